@@ -1,0 +1,21 @@
+// Every command, its flags and examples. Each command lives in cli/commands/<name>.ts and exports
+// `register(program)`, which declares flags and help and lazily imports its implementation, so
+// `pcomp --help` stays fast.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+import { register as registerGenerate } from './commands/generate.js';
+import { register as registerDoctor } from './commands/doctor.js';
+
+export function buildProgram(): Command {
+  const program = new Command('pcomp')
+    .description('Long-context evaluation with ParallelComp: chunked parallel prefill, chunk and KV eviction,\n' +
+      'attention calibration — scored with the official LongBench and InfiniteBench metrics.')
+    .version(pkg.version)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  for (const register of [registerGenerate, registerDoctor]) register(program);
+  return program;
+}
