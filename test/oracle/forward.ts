@@ -1,0 +1,341 @@
+/**
+ * The float64 reference forward pass: the test oracle for the native engine. Plain loops, no tricks,
+ * nothing shared with the engine. Reads a Hugging Face Llama / Mistral / Qwen2 folder written by
+ * model-writer.ts (or a real one such as stories260K).
+ *
+ * Semantics, following HF transformers:
+ * - RMSNorm: w * x / sqrt(mean(x²) + eps).
+ * - RoPE on q and k with explicit per-token positions, rotate_half pairing (see rope.ts).
+ * - GQA: query head h reads KV head floor(h / (num_heads / num_kv_heads)).
+ * - Attention in a step: token i sees every entry already in the cache plus the step's tokens 0..i
+ *   (causal by order within the step, like HF's cache_position, whatever the position ids are).
+ * - SwiGLU MLP: down(silu(gate(x)) * up(x)); final norm; logits by lm_head (or embed_tokens if tied).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { applyRope, inverseFrequencies, type RopeConfig, type RopeScalingConfig } from './rope.js';
+import { parseSafetensors, readTensor, type SafetensorsFile } from './safetensors.js';
+
+export interface ReferenceConfig {
+  architecture: string;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  rope: RopeConfig;
+}
+
+/** One KV head's history: keys are stored after RoPE, as HF caches them. Callers may edit these arrays. */
+export interface KvHead {
+  keys: Float64Array[];
+  values: Float64Array[];
+}
+
+/** cache[layer][kvHead]. Heads may hold different numbers of entries (per-head eviction). */
+export type KvCache = KvHead[][];
+
+interface LayerWeights {
+  q: Float64Array;
+  k: Float64Array;
+  v: Float64Array;
+  o: Float64Array;
+  qBias: Float64Array | null;
+  kBias: Float64Array | null;
+  vBias: Float64Array | null;
+  gate: Float64Array;
+  up: Float64Array;
+  down: Float64Array;
+  inputNorm: Float64Array;
+  postNorm: Float64Array;
+}
+
+function parseRopeScaling(raw: unknown): RopeScalingConfig | null {
+  if (raw === null || raw === undefined) return null;
+  const r = raw as Record<string, number | string>;
+  const type = (r.rope_type ?? r.type) as string;
+  if (type === 'default') return null;
+  if (type === 'linear' || type === 'dynamic') return { type, factor: Number(r.factor) };
+  if (type === 'llama3') {
+    return {
+      type,
+      factor: Number(r.factor),
+      lowFreqFactor: Number(r.low_freq_factor),
+      highFreqFactor: Number(r.high_freq_factor),
+      originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings),
+    };
+  }
+  throw new Error(`oracle: rope_scaling type ${type} not implemented`);
+}
+
+export function readReferenceConfig(modelDir: string): ReferenceConfig {
+  const c = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, any>;
+  const numHeads = c.num_attention_heads as number;
+  const headDim = (c.head_dim as number | undefined) ?? c.hidden_size / numHeads;
+  const eos = c.eos_token_id;
+  return {
+    architecture: c.architectures[0],
+    hiddenSize: c.hidden_size,
+    intermediateSize: c.intermediate_size,
+    numLayers: c.num_hidden_layers,
+    numHeads,
+    numKvHeads: c.num_key_value_heads ?? numHeads,
+    headDim,
+    vocabSize: c.vocab_size,
+    rmsNormEps: c.rms_norm_eps,
+    tieWordEmbeddings: c.tie_word_embeddings ?? false,
+    bosTokenId: c.bos_token_id ?? null,
+    eosTokenIds: eos === null || eos === undefined ? [] : Array.isArray(eos) ? eos : [eos],
+    rope: {
+      theta: c.rope_theta ?? 10000,
+      headDim,
+      maxPositionEmbeddings: c.max_position_embeddings,
+      scaling: parseRopeScaling(c.rope_scaling),
+    },
+  };
+}
+
+/** Reads every tensor of a single-file or sharded checkpoint, decoded to f64. */
+function readAllTensors(modelDir: string): Map<string, Float64Array> {
+  const indexFile = path.join(modelDir, 'model.safetensors.index.json');
+  const files = existsSync(indexFile)
+    ? [...new Set(Object.values((JSON.parse(readFileSync(indexFile, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
+    : ['model.safetensors'];
+  const tensors = new Map<string, Float64Array>();
+  for (const f of files) {
+    const parsed: SafetensorsFile = parseSafetensors(path.join(modelDir, f));
+    for (const name of Object.keys(parsed.header)) tensors.set(name, readTensor(parsed, name).values);
+  }
+  return tensors;
+}
+
+/** y = W x for a row-major W of shape [rows, x.length]. */
+function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Array | null = null): Float64Array {
+  const cols = x.length;
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let sum = bias ? bias[r] : 0;
+    const offset = r * cols;
+    for (let c = 0; c < cols; c++) sum += w[offset + c] * x[c];
+    y[r] = sum;
+  }
+  return y;
+}
+
+function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
+  let sumSquares = 0;
+  for (const v of x) sumSquares += v * v;
+  const scale = 1 / Math.sqrt(sumSquares / x.length + eps);
+  return x.map((v, i) => v * scale * weight[i]);
+}
+
+const silu = (v: number) => v / (1 + Math.exp(-v));
+
+export class ReferenceModel {
+  private constructor(
+    readonly config: ReferenceConfig,
+    private readonly embed: Float64Array,
+    private readonly layers: LayerWeights[],
+    private readonly finalNorm: Float64Array,
+    private readonly lmHead: Float64Array,
+  ) {}
+
+  static load(modelDir: string): ReferenceModel {
+    const config = readReferenceConfig(modelDir);
+    const tensors = readAllTensors(modelDir);
+    const need = (name: string): Float64Array => {
+      const t = tensors.get(name);
+      if (!t) throw new Error(`oracle: ${modelDir} has no tensor ${name}`);
+      return t;
+    };
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < config.numLayers; l++) {
+      const p = `model.layers.${l}`;
+      layers.push({
+        q: need(`${p}.self_attn.q_proj.weight`),
+        k: need(`${p}.self_attn.k_proj.weight`),
+        v: need(`${p}.self_attn.v_proj.weight`),
+        o: need(`${p}.self_attn.o_proj.weight`),
+        qBias: tensors.get(`${p}.self_attn.q_proj.bias`) ?? null,
+        kBias: tensors.get(`${p}.self_attn.k_proj.bias`) ?? null,
+        vBias: tensors.get(`${p}.self_attn.v_proj.bias`) ?? null,
+        gate: need(`${p}.mlp.gate_proj.weight`),
+        up: need(`${p}.mlp.up_proj.weight`),
+        down: need(`${p}.mlp.down_proj.weight`),
+        inputNorm: need(`${p}.input_layernorm.weight`),
+        postNorm: need(`${p}.post_attention_layernorm.weight`),
+      });
+    }
+    const embed = need('model.embed_tokens.weight');
+    const lmHead = config.tieWordEmbeddings ? embed : need('lm_head.weight');
+    return new ReferenceModel(config, embed, layers, need('model.norm.weight'), lmHead);
+  }
+
+  emptyCache(): KvCache {
+    return Array.from({ length: this.config.numLayers }, () =>
+      Array.from({ length: this.config.numKvHeads }, () => ({ keys: [], values: [] })),
+    );
+  }
+
+  /**
+   * Runs `tokens` at `positions` on top of `cache` (appending their keys/values to it) and returns
+   * the logits of every token. Dynamic-NTK RoPE uses max(positions) + 1 of this call as seq_len.
+   */
+  forwardStep(tokens: number[], positions: number[], cache: KvCache): Float64Array[] {
+    const c = this.config;
+    if (positions.length !== tokens.length) throw new Error('oracle: tokens and positions differ in length');
+    if (tokens.length === 0) return [];
+    const invFreq = inverseFrequencies(c.rope, Math.max(...positions) + 1);
+    const d = c.headDim;
+    const groupSize = c.numHeads / c.numKvHeads;
+    const states = tokens.map((t) => {
+      if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new Error(`oracle: token ${t} out of vocabulary`);
+      return this.embed.slice(t * c.hiddenSize, (t + 1) * c.hiddenSize);
+    });
+
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.layers[l];
+      const heads = cache[l];
+      // Project every token first and append its k/v; visibleUpTo[i][g] is the last cache index token i may read.
+      const queries: Float64Array[] = [];
+      const visibleUpTo: number[][] = [];
+      for (let i = 0; i < tokens.length; i++) {
+        const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
+        const q = matVec(w.q, h, c.numHeads * d, w.qBias);
+        const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
+        const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
+        for (let hq = 0; hq < c.numHeads; hq++) applyRope(q.subarray(hq * d, (hq + 1) * d), positions[i], invFreq);
+        visibleUpTo.push(
+          heads.map((head, g) => {
+            const key = k.slice(g * d, (g + 1) * d);
+            applyRope(key, positions[i], invFreq);
+            head.keys.push(key);
+            head.values.push(v.slice(g * d, (g + 1) * d));
+            return head.keys.length - 1;
+          }),
+        );
+        queries.push(q);
+      }
+
+      for (let i = 0; i < tokens.length; i++) {
+        const attended = new Float64Array(c.numHeads * d);
+        for (let hq = 0; hq < c.numHeads; hq++) {
+          const g = Math.floor(hq / groupSize);
+          const q = queries[i].subarray(hq * d, (hq + 1) * d);
+          const count = visibleUpTo[i][g] + 1;
+          const scores = new Float64Array(count);
+          let maxScore = -Infinity;
+          for (let j = 0; j < count; j++) {
+            const key = heads[g].keys[j];
+            let dot = 0;
+            for (let e = 0; e < d; e++) dot += q[e] * key[e];
+            scores[j] = dot / Math.sqrt(d);
+            maxScore = Math.max(maxScore, scores[j]);
+          }
+          let total = 0;
+          for (let j = 0; j < count; j++) {
+            scores[j] = Math.exp(scores[j] - maxScore);
+            total += scores[j];
+          }
+          for (let j = 0; j < count; j++) {
+            const value = heads[g].values[j];
+            const p = scores[j] / total;
+            for (let e = 0; e < d; e++) attended[hq * d + e] += p * value[e];
+          }
+        }
+        const attnOut = matVec(w.o, attended, c.hiddenSize);
+        const x = states[i];
+        for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
+
+        const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
+        const gate = matVec(w.gate, h, c.intermediateSize);
+        const up = matVec(w.up, h, c.intermediateSize);
+        const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
+        for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
+      }
+    }
+    return states.map((x) => matVec(this.lmHead, rmsNorm(x, this.finalNorm, c.rmsNormEps), c.vocabSize));
+  }
+
+  /** Logits for a fresh sequence; positions default to 0..n-1. */
+  logits(tokens: number[], positions: number[] = tokens.map((_, i) => i)): Float64Array[] {
+    return this.forwardStep(tokens, positions, this.emptyCache());
+  }
+}
+
+export function argmax(values: Float64Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+export function logSoftmaxAt(logits: Float64Array, index: number): number {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  return logits[index] - max - Math.log(sum);
+}
+
+/** Logits per token (positions default to 0..n-1). */
+export function referenceLogits(modelDir: string, tokens: number[], positions?: number[]): Float64Array[] {
+  return ReferenceModel.load(modelDir).logits(tokens, positions);
+}
+
+/**
+ * Greedy continuation: prefills `prompt`, then decodes one token at a time through the KV cache.
+ * Returns the n new tokens (fewer if one of `stopIds` is produced; the stop token is included).
+ */
+export function referenceGreedy(modelDir: string, prompt: number[], n: number, opts: { stopIds?: number[] } = {}): number[] {
+  const model = ReferenceModel.load(modelDir);
+  const cache = model.emptyCache();
+  const generated: number[] = [];
+  if (n <= 0 || prompt.length === 0) return generated;
+  let logits = model.forwardStep(prompt, prompt.map((_, i) => i), cache).at(-1)!;
+  for (let step = 0; step < n; step++) {
+    const next = argmax(logits);
+    generated.push(next);
+    if (opts.stopIds?.includes(next) || step === n - 1) break;
+    logits = model.forwardStep([next], [prompt.length + step], cache)[0];
+  }
+  return generated;
+}
+
+/** nll[i] = -log p(tokens[i+1] | tokens[0..i]); length n-1. */
+export function referenceNll(modelDir: string, tokens: number[], positions?: number[]): Float64Array {
+  const logits = referenceLogits(modelDir, tokens, positions);
+  const nll = new Float64Array(Math.max(0, tokens.length - 1));
+  for (let i = 0; i + 1 < tokens.length; i++) nll[i] = -logSoftmaxAt(logits[i], tokens[i + 1]);
+  return nll;
+}
+
+/** A deep copy, so a test can branch one history into several. */
+export function cloneCache(cache: KvCache): KvCache {
+  return cache.map((heads) => heads.map((h) => ({ keys: h.keys.map((k) => k.slice()), values: h.values.map((v) => v.slice()) })));
+}
+
+/** Concatenates caches entry-wise (e.g. independently prefilled chunks), in argument order. */
+export function concatCaches(...caches: KvCache[]): KvCache {
+  return caches[0].map((heads, l) =>
+    heads.map((_, g) => ({
+      keys: caches.flatMap((c) => c[l][g].keys),
+      values: caches.flatMap((c) => c[l][g].values),
+    })),
+  );
+}
+
+/** Keeps, per layer and KV head, the entries `keep(layer, head)` lists (in that order). */
+export function gatherCache(cache: KvCache, keep: (layer: number, head: number) => number[]): KvCache {
+  return cache.map((heads, l) =>
+    heads.map((h, g) => {
+      const indices = keep(l, g);
+      return { keys: indices.map((j) => h.keys[j]), values: indices.map((j) => h.values[j]) };
+    }),
+  );
+}
