@@ -32,22 +32,36 @@ function encode(values: Float32Array, dtype: FileDtype): Buffer {
   return out;
 }
 
-/** Serialises tensors in the given order. The header is space-padded to 8 bytes, like the reference writer. */
-export function safetensorsBytes(tensors: NamedTensor[], dtype: FileDtype): Buffer {
+/** One tensor's raw bytes as they go into a file; `dtype` is any safetensors dtype string. */
+export interface RawTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Buffer;
+}
+
+/** Lays out raw tensors in order. The header is space-padded to 8 bytes, like the reference writer. */
+export function assembleSafetensors(tensors: RawTensor[]): Buffer {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  const chunks: Buffer[] = [];
   let offset = 0;
   for (const t of tensors) {
-    const data = encode(t.values, dtype);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + data.length] };
-    chunks.push(data);
-    offset += data.length;
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
+    offset += t.data.length;
   }
+  return withHeader(header, Buffer.concat(tensors.map((t) => t.data)));
+}
+
+/** Prefixes a data section with a given header object (used as-is, so callers can make it inconsistent). */
+export function withHeader(header: Record<string, unknown>, data: Buffer): Buffer {
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const lengthPrefix = Buffer.alloc(8);
   lengthPrefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([lengthPrefix, Buffer.from(json, 'utf8'), ...chunks]);
+  return Buffer.concat([lengthPrefix, Buffer.from(json, 'utf8'), data]);
+}
+
+export function safetensorsBytes(tensors: NamedTensor[], dtype: FileDtype): Buffer {
+  return assembleSafetensors(tensors.map((t) => ({ name: t.name, dtype, shape: t.shape, data: encode(t.values, dtype) })));
 }
 
 export function writeSafetensors(file: string, tensors: NamedTensor[], dtype: FileDtype): void {
