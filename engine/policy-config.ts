@@ -190,7 +190,7 @@ export function loadPreset(name: string, dir = PRESET_DIR): Preset {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new UserError(`preset name "${name}" must be lowercase letters, digits and dashes`);
   const file = presetPath(name, dir);
   if (!existsSync(file)) {
-    throw new UserError(`unknown preset "${name}"; presets: ${listPresets(dir).map((p) => p.name).join(', ')}`);
+    throw new UserError(`unknown preset "${name}"; presets: ${presetNames(dir).join(', ')}`);
   }
   const where = shown(file);
   let raw: unknown;
@@ -214,10 +214,13 @@ export function loadPreset(name: string, dir = PRESET_DIR): Preset {
   return { name, description: obj.description as string, cites: obj.cites as string, extends: obj.extends as string | undefined, set, file };
 }
 
-/** Every preset in the folder, by name. */
+export function presetNames(dir = PRESET_DIR): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+}
+
+/** Every preset in the folder, validated, by name. */
 export function listPresets(dir = PRESET_DIR): Preset[] {
-  const names = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
-  return names.map((n) => loadPreset(n, dir));
+  return presetNames(dir).map((n) => loadPreset(n, dir));
 }
 
 function defaults(): Record<string, KnobValue> {
