@@ -106,7 +106,7 @@ describe('writeTinyModel', () => {
     const text = 'the cat sat. Ünïcode & emoji 🙂\tTab';
     const { ids } = tokenizer.encode(text);
     expect(ids[0]).toBe(1);
-    expect(ids.every((id) => id >= 0 && id < 320)).toBe(true);
+    expect(ids.every((id: number) => id >= 0 && id < 320)).toBe(true);
     expect(ids).toContain(readJson(path.join(dir, 'tokenizer.json')).model.vocab['▁t']); // merges are used
     expect(tokenizer.decode(ids, { skip_special_tokens: true })).toBe(text);
     expect(readJson(path.join(dir, 'tokenizer_config.json')).chat_template).toContain('[INST]');

@@ -194,6 +194,7 @@ export class ReferenceModel {
     const invFreq = inverseFrequencies(c.rope, Math.max(...positions) + 1);
     const d = c.headDim;
     const groupSize = c.numHeads / c.numKvHeads;
+    const scale = 1 / Math.sqrt(d);
     const states = tokens.map((t) => {
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new Error(`oracle: token ${t} out of vocabulary`);
       return this.embed.slice(t * c.hiddenSize, (t + 1) * c.hiddenSize);
@@ -228,25 +229,28 @@ export class ReferenceModel {
         for (let hq = 0; hq < c.numHeads; hq++) {
           const g = Math.floor(hq / groupSize);
           const q = queries[i].subarray(hq * d, (hq + 1) * d);
+          const keys = heads[g].keys;
+          const values = heads[g].values;
           const count = visibleUpTo[i][g] + 1;
           const scores = new Float64Array(count);
           let maxScore = -Infinity;
           for (let j = 0; j < count; j++) {
-            const key = heads[g].keys[j];
+            const key = keys[j];
             let dot = 0;
             for (let e = 0; e < d; e++) dot += q[e] * key[e];
-            scores[j] = dot / Math.sqrt(d);
-            maxScore = Math.max(maxScore, scores[j]);
+            scores[j] = dot * scale;
+            if (scores[j] > maxScore) maxScore = scores[j];
           }
           let total = 0;
           for (let j = 0; j < count; j++) {
             scores[j] = Math.exp(scores[j] - maxScore);
             total += scores[j];
           }
+          const out = attended.subarray(hq * d, (hq + 1) * d);
           for (let j = 0; j < count; j++) {
-            const value = heads[g].values[j];
+            const value = values[j];
             const p = scores[j] / total;
-            for (let e = 0; e < d; e++) attended[hq * d + e] += p * value[e];
+            for (let e = 0; e < d; e++) out[e] += p * value[e];
           }
         }
         const attnOut = matVec(w.o, attended, c.hiddenSize);
