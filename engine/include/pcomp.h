@@ -1,0 +1,139 @@
+/*
+ * pcomp.h — the C API of the pcomp engine.
+ *
+ * Opaque handles, status codes, and one thread-local error message. The Node addon
+ * (engine/napi) and the native tests (test/native) use only this header.
+ *
+ * Threading: a pcomp_model is read-only after loading and may be shared by concurrent calls;
+ * a pcomp_session (one sample's KV cache and scratch) belongs to one thread at a time.
+ */
+#ifndef PCOMP_H
+#define PCOMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCOMP_API_VERSION 1
+
+typedef enum {
+  PCOMP_OK = 0,
+  PCOMP_ERR_INPUT = 1,     /* bad file, bad config, bad argument: pcomp_last_error() says which */
+  PCOMP_ERR_CANCELLED = 2, /* the cancel flag was raised; partial work is discarded */
+  PCOMP_ERR_INTERNAL = 3   /* a bug or an allocation failure */
+} pcomp_status;
+
+typedef struct pcomp_model pcomp_model;
+typedef struct pcomp_session pcomp_session;
+
+/* Version of this header the library was built with (compare with PCOMP_API_VERSION). */
+int pcomp_api_version(void);
+/* JSON object: version, compiler, simd, cuda_compiled, cuda_available, cuda_reason, threads. */
+const char* pcomp_build_info(void);
+/* Message of the last failed call on this thread ("" when none). */
+const char* pcomp_last_error(void);
+/* Worker threads for all CPU work (0 = number of cores). */
+void pcomp_set_threads(int n);
+int pcomp_get_threads(void);
+
+/* Loads an HF model folder (config.json + model.safetensors or a sharded index). */
+pcomp_status pcomp_model_load(const char* dir, pcomp_model** out);
+void pcomp_model_free(pcomp_model* m);
+/* JSON object describing the model (config values, weight dtype, bytes). Owned by the model. */
+const char* pcomp_model_info(const pcomp_model* m);
+
+/* A session: one sample's KV cache of several sequences, plus scratch buffers. */
+pcomp_status pcomp_session_new(pcomp_model* m, pcomp_session** out);
+void pcomp_session_free(pcomp_session* s);
+/* While *flag is non-zero, long calls on this session stop with PCOMP_ERR_CANCELLED. */
+void pcomp_session_set_cancel(pcomp_session* s, const int32_t* flag);
+/* A new empty sequence; returns its id (>= 0) or -1. */
+int pcomp_seq_new(pcomp_session* s);
+void pcomp_seq_free(pcomp_session* s, int seq);
+/* Entries of one (layer, KV head) of a sequence. */
+int pcomp_seq_length(const pcomp_session* s, int seq, int layer, int kv_head);
+/* Keeps only entries keep[0..n) (strictly increasing) of one (layer, KV head). */
+pcomp_status pcomp_seq_gather(pcomp_session* s, int seq, int layer, int kv_head, const int32_t* keep, int n);
+/* Drops every entry from index n on, in every head. */
+pcomp_status pcomp_seq_truncate(pcomp_session* s, int seq, int n);
+/* A new sequence holding seqs[0..n) concatenated in order; *out receives its id. */
+pcomp_status pcomp_seq_concat(pcomp_session* s, const int* seqs, int n, int* out);
+/* Bytes of K/V held now and at peak. */
+size_t pcomp_session_cache_bytes(const pcomp_session* s, size_t* peak);
+
+typedef enum { PCOMP_LOGITS_NONE = 0, PCOMP_LOGITS_LAST = 1, PCOMP_LOGITS_ALL = 2 } pcomp_logits_mode;
+
+/*
+ * Appends n_tokens[i] tokens to sequence seq_ids[i] for every i < n_seqs, in one batched forward.
+ * positions[i] may be NULL (0..n-1 relative to nothing: plain 0-based ids) — pass explicit ids to
+ * reuse positions across sequences. logits_out receives [n_seqs, vocab] (LAST) or
+ * [sum n_tokens, vocab] (ALL); it may be NULL with PCOMP_LOGITS_NONE.
+ */
+pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, const int32_t* const* tokens,
+                           const int32_t* const* positions, const int* n_tokens, pcomp_logits_mode mode,
+                           float* logits_out);
+
+/*
+ * Like pcomp_prefill for one sequence, and writes logprob[i] = log p(targets[i] | tokens[..i])
+ * for every i with targets[i] >= 0 (full-vocabulary logits are never kept for all positions).
+ */
+pcomp_status pcomp_prefill_logprobs(pcomp_session* s, int seq, const int32_t* tokens, const int32_t* positions,
+                                    int n, const int32_t* targets, float* logprob);
+
+typedef struct {
+  int max_new_tokens;       /* stop after this many new tokens */
+  const int32_t* stop_ids;  /* generation stops after emitting any of these (not included in out) */
+  int n_stop_ids;
+  int first_position;       /* position id of the first generated token's input; -1 = sequence length */
+} pcomp_generate_params;
+
+pcomp_generate_params pcomp_generate_default_params(void);
+
+/* Called after each generated token; return non-zero to stop. */
+typedef int (*pcomp_token_callback)(void* user, int32_t token, int n_done);
+
+/*
+ * Greedy decoding on a sequence whose last prefill left its logits in `last_logits` ([vocab]).
+ * Writes at most params->max_new_tokens ids to out; *n_out receives the count.
+ */
+pcomp_status pcomp_decode_greedy(pcomp_session* s, int seq, const float* last_logits,
+                                 const pcomp_generate_params* params, int32_t* out, int* n_out,
+                                 pcomp_token_callback cb, void* user);
+
+/*
+ * Runs one sample through a policy pipeline (ParallelComp and baselines).
+ * chunks: n_chunks token arrays (context template applied per chunk); question: the question
+ * template's tokens; config_json: the resolved policy config (see engine/presets). The result holds
+ * generated tokens, per-token NLL where requested, and a JSON trace.
+ */
+typedef struct {
+  const int32_t* const* chunks;
+  const int* chunk_lens;
+  int n_chunks;
+  const int32_t* question;
+  int question_len;
+  const int32_t* eval_tokens; /* optional: tokens scored after the question (perplexity) */
+  int eval_len;
+  int max_new_tokens;
+  const int32_t* stop_ids;
+  int n_stop_ids;
+} pcomp_sample;
+
+typedef struct pcomp_result pcomp_result;
+typedef void (*pcomp_progress_callback)(void* user, const char* stage, int done, int total);
+
+pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char* config_json,
+                       pcomp_progress_callback cb, void* user, pcomp_result** out);
+const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n);
+const float* pcomp_result_nll(const pcomp_result* r, int* n);
+const char* pcomp_result_trace(const pcomp_result* r);
+void pcomp_result_free(pcomp_result* r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PCOMP_H */

@@ -1,0 +1,65 @@
+// The forward pass over a batch of sequences that each bring new tokens with explicit position
+// ids. All tokens of the batch go through the matrix products together; attention runs per
+// sequence against that sequence's cache.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "kv_cache.h"
+#include "model.h"
+
+namespace pcomp {
+
+struct RopeParams {
+  RopeType type = RopeType::Default;
+  bool ntk_static = false;    // NTK-aware: theta * factor^(d/(d-2)), independent of length
+  double theta = 10000.0, factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+  int orig_max_pos = 0, max_pos = 0;
+  static RopeParams from_config(const ModelConfig& c);
+};
+
+// inv_freq for a forward whose largest position id is max_pos_in_call (dynamic NTK depends on it).
+void rope_inv_freq(const RopeParams& r, int head_dim, int max_pos_in_call, float* out);
+
+struct SeqInput {
+  int seq = -1;
+  const int32_t* tokens = nullptr;
+  const int32_t* positions = nullptr;
+  int n = 0;
+  const int32_t* targets = nullptr;  // optional: per new token, the id whose log-prob is wanted (-1: none)
+  float* target_logprob = nullptr;   // [n], written where targets[i] >= 0
+};
+
+// Hooks let a policy see inside a layer. Called once per (layer, sequence) after the new K/V are
+// appended and before attention; the hook may evict entries from that sequence's cache (not
+// the new tokens, which are the last n_q entries of each head).
+struct LayerHook {
+  virtual ~LayerHook() = default;
+  virtual void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) {
+    (void)layer; (void)item; (void)q; (void)n_q; (void)cache; (void)seq;
+  }
+};
+
+enum class LogitsMode { None, Last, All };
+
+struct ForwardOptions {
+  LogitsMode logits = LogitsMode::Last;
+  std::vector<float>* logits_out = nullptr;  // Last: [n_items, V]; All: [sum n, V]
+  LayerHook* hook = nullptr;
+  const RopeParams* rope = nullptr;          // overrides the model's RoPE (baselines)
+  const std::atomic<int>* cancel = nullptr;  // non-zero: throw Cancelled between layers
+};
+
+// Scratch buffers reused across calls, so decoding allocates nothing per token.
+struct Workspace {
+  std::vector<float> x, xn, q, k, v, att, gate, up, logits;
+  std::vector<int32_t> pos;
+  std::vector<float> inv_freq;
+};
+
+void forward(const Model& m, const Backend& be, KVCache& cache, const std::vector<SeqInput>& items,
+             const ForwardOptions& opt, Workspace& ws);
+
+}  // namespace pcomp

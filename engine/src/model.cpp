@@ -1,0 +1,244 @@
+#include "model.h"
+
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "json.h"
+
+namespace pcomp {
+
+namespace {
+
+bool file_exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw EngineError(path + ": cannot read file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+JsonValue parse_file(const std::string& path) {
+  std::string text = read_text(path);
+  try {
+    return json_parse(text.data(), text.size());
+  } catch (const JsonError& e) {
+    throw EngineError(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+double num_field(const JsonValue& o, const std::string& key, const std::string& path, bool required, double dflt) {
+  const JsonValue* v = o.get(key);
+  if (!v || v->is_null()) {
+    if (required) throw EngineError(path + ": missing field \"" + key + "\"");
+    return dflt;
+  }
+  if (!v->is_number()) throw EngineError(path + ": field \"" + key + "\" must be a number");
+  return v->num;
+}
+
+int pos_int(const JsonValue& o, const std::string& key, const std::string& path) {
+  double d = num_field(o, key, path, true, 0);
+  if (d <= 0 || d != double(int64_t(d))) throw EngineError(path + ": field \"" + key + "\" must be a positive integer");
+  return int(d);
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+ModelConfig parse_config(const std::string& text, const std::string& path) {
+  JsonValue j;
+  try {
+    j = json_parse(text.data(), text.size());
+  } catch (const JsonError& e) {
+    throw EngineError(path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw EngineError(path + ": expected a JSON object");
+  ModelConfig c;
+  const JsonValue* archs = j.get("architectures");
+  if (archs && archs->is_array() && !archs->arr.empty() && archs->arr[0].is_string()) c.architecture = archs->arr[0].str;
+  else {
+    const JsonValue* mt = j.get("model_type");
+    std::string t = mt && mt->is_string() ? mt->str : "";
+    if (t == "llama") c.architecture = "LlamaForCausalLM";
+    else if (t == "mistral") c.architecture = "MistralForCausalLM";
+    else if (t == "qwen2") c.architecture = "Qwen2ForCausalLM";
+    else throw EngineError(path + ": missing field \"architectures\" (and \"model_type\" is not llama, mistral or qwen2)");
+  }
+  static const std::set<std::string> supported = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+  if (!supported.count(c.architecture))
+    throw EngineError(path + ": field \"architectures\": unsupported architecture \"" + c.architecture +
+                      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+  c.dim = pos_int(j, "hidden_size", path);
+  c.hidden = pos_int(j, "intermediate_size", path);
+  c.n_layers = pos_int(j, "num_hidden_layers", path);
+  c.n_heads = pos_int(j, "num_attention_heads", path);
+  c.n_kv_heads = j.get("num_key_value_heads") && !j.get("num_key_value_heads")->is_null() ? pos_int(j, "num_key_value_heads", path) : c.n_heads;
+  c.vocab = pos_int(j, "vocab_size", path);
+  c.max_pos = pos_int(j, "max_position_embeddings", path);
+  const JsonValue* hd = j.get("head_dim");
+  if (hd && !hd->is_null()) c.head_dim = pos_int(j, "head_dim", path);
+  else {
+    if (c.dim % c.n_heads) throw EngineError(path + ": hidden_size is not a multiple of num_attention_heads");
+    c.head_dim = c.dim / c.n_heads;
+  }
+  if (c.head_dim % 2) throw EngineError(path + ": head_dim must be even for RoPE");
+  if (c.n_heads % c.n_kv_heads)
+    throw EngineError(path + ": num_attention_heads must be a multiple of num_key_value_heads");
+  c.eps = float(num_field(j, "rms_norm_eps", path, false, 1e-6));
+  c.rope_theta = num_field(j, "rope_theta", path, false, 10000.0);
+  const JsonValue* act = j.get("hidden_act");
+  if (act && act->is_string() && act->str != "silu")
+    throw EngineError(path + ": field \"hidden_act\": unsupported activation \"" + act->str + "\" (supported: silu)");
+  const JsonValue* tie = j.get("tie_word_embeddings");
+  c.tied = tie && tie->kind == JsonValue::Bool ? tie->b : false;
+  c.qkv_bias = c.architecture == "Qwen2ForCausalLM";
+  const JsonValue* ab = j.get("attention_bias");
+  if (ab && ab->kind == JsonValue::Bool && ab->b) c.qkv_bias = true;
+  const JsonValue* sw = j.get("sliding_window");
+  const JsonValue* usw = j.get("use_sliding_window");
+  bool sw_on = c.architecture == "MistralForCausalLM" || (usw && usw->kind == JsonValue::Bool && usw->b);
+  if (sw_on && sw && sw->is_number() && sw->num > 0) c.sliding_window = int(sw->num);
+  const JsonValue* rs = j.get("rope_scaling");
+  if (rs && rs->is_object()) {
+    const JsonValue* t = rs->get("rope_type");
+    if (!t) t = rs->get("type");
+    std::string type = t && t->is_string() ? t->str : "";
+    std::string rpath = path + ": rope_scaling";
+    if (type == "default") c.rope_type = RopeType::Default;
+    else if (type == "linear") c.rope_type = RopeType::Linear;
+    else if (type == "dynamic") c.rope_type = RopeType::Dynamic;
+    else if (type == "llama3") c.rope_type = RopeType::Llama3;
+    else throw EngineError(rpath + ": field \"rope_type\": unsupported value \"" + type + "\" (supported: default, linear, dynamic, llama3)");
+    if (c.rope_type != RopeType::Default) {
+      c.rope_factor = num_field(*rs, "factor", rpath, true, 1.0);
+      if (c.rope_factor < 1.0 && c.rope_type != RopeType::Linear)
+        throw EngineError(rpath + ": field \"factor\" must be >= 1");
+      if (c.rope_factor <= 0) throw EngineError(rpath + ": field \"factor\" must be > 0");
+    }
+    if (c.rope_type == RopeType::Llama3) {
+      c.low_freq_factor = num_field(*rs, "low_freq_factor", rpath, true, 1.0);
+      c.high_freq_factor = num_field(*rs, "high_freq_factor", rpath, true, 4.0);
+      c.orig_max_pos = int(num_field(*rs, "original_max_position_embeddings", rpath, true, 8192));
+    }
+  } else if (rs && !rs->is_null()) {
+    throw EngineError(path + ": field \"rope_scaling\" must be an object or null");
+  }
+  const JsonValue* bos = j.get("bos_token_id");
+  if (bos && bos->is_number()) c.bos = int(bos->num);
+  const JsonValue* eos = j.get("eos_token_id");
+  if (eos && eos->is_number()) c.eos.push_back(int(eos->num));
+  if (eos && eos->is_array())
+    for (const auto& e : eos->arr)
+      if (e.is_number()) c.eos.push_back(int(e.num));
+  const JsonValue* td = j.get("torch_dtype");
+  if (td && td->is_string()) c.torch_dtype = td->str;
+  return c;
+}
+
+std::unique_ptr<Model> load_model(const std::string& dir) {
+  auto m = std::make_unique<Model>();
+  m->dir = dir;
+  const std::string cfg_path = dir + "/config.json";
+  if (!file_exists(cfg_path)) throw EngineError(cfg_path + ": missing (a model folder needs config.json)");
+  m->cfg = parse_config(read_text(cfg_path), cfg_path);
+  const ModelConfig& c = m->cfg;
+
+  // Locate tensors: single file or sharded index.
+  std::map<std::string, const TensorInfo*> where;
+  const std::string single = dir + "/model.safetensors";
+  const std::string index = dir + "/model.safetensors.index.json";
+  if (file_exists(single)) {
+    m->files.emplace_back(new SafetensorsFile(single));
+  } else if (file_exists(index)) {
+    JsonValue idx = parse_file(index);
+    const JsonValue* wm = idx.get("weight_map");
+    if (!wm || !wm->is_object()) throw EngineError(index + ": missing field \"weight_map\"");
+    std::set<std::string> shards;
+    for (const auto& kv : wm->obj) {
+      if (!kv.second.is_string()) throw EngineError(index + ": weight_map[\"" + kv.first + "\"] must be a file name");
+      shards.insert(kv.second.str);
+    }
+    for (const auto& s : shards) {
+      if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
+        throw EngineError(index + ": weight_map names a file outside the model folder: " + s);
+      if (!file_exists(dir + "/" + s)) throw EngineError(dir + "/" + s + ": missing shard listed in " + index);
+      m->files.emplace_back(new SafetensorsFile(dir + "/" + s));
+    }
+  } else {
+    throw EngineError(dir + ": no model.safetensors or model.safetensors.index.json found");
+  }
+  for (const auto& f : m->files)
+    for (const auto& kv : f->tensors()) {
+      if (where.count(kv.first)) throw EngineError(f->path() + ": tensor '" + kv.first + "' appears in more than one file");
+      where[kv.first] = &kv.second;
+    }
+
+  std::set<std::string> dtypes;
+  auto get = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) -> const float* {
+    auto it = where.find(name);
+    if (it == where.end()) {
+      if (!required) return nullptr;
+      throw EngineError(dir + ": tensor '" + name + "' is missing from the safetensors files (required by " +
+                        c.architecture + ")");
+    }
+    const TensorInfo& t = *it->second;
+    if (t.shape != shape)
+      throw EngineError(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + " but config.json implies " +
+                        shape_str(shape));
+    dtypes.insert(dtype_name(t.dtype));
+    size_t n = size_t(t.numel());
+    m->weight_bytes += n * 4;
+    if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % 4 == 0)
+      return reinterpret_cast<const float*>(t.data);  // zero-copy from the mapping
+    m->owned.emplace_back(n);
+    convert_to_f32(t.dtype, t.data, m->owned.back().data(), n);
+    return m->owned.back().data();
+  };
+
+  const int64_t D = c.dim, H = c.n_heads * int64_t(c.head_dim), KV = c.n_kv_heads * int64_t(c.head_dim), F = c.hidden, V = c.vocab;
+  m->embed = get("model.embed_tokens.weight", {V, D});
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerWeights w;
+    w.attn_norm = get(p + "input_layernorm.weight", {D});
+    w.wq = get(p + "self_attn.q_proj.weight", {H, D});
+    w.wk = get(p + "self_attn.k_proj.weight", {KV, D});
+    w.wv = get(p + "self_attn.v_proj.weight", {KV, D});
+    w.wo = get(p + "self_attn.o_proj.weight", {D, H});
+    if (c.qkv_bias) {
+      w.bq = get(p + "self_attn.q_proj.bias", {H});
+      w.bk = get(p + "self_attn.k_proj.bias", {KV});
+      w.bv = get(p + "self_attn.v_proj.bias", {KV});
+    }
+    w.ffn_norm = get(p + "post_attention_layernorm.weight", {D});
+    w.w_gate = get(p + "mlp.gate_proj.weight", {F, D});
+    w.w_up = get(p + "mlp.up_proj.weight", {F, D});
+    w.w_down = get(p + "mlp.down_proj.weight", {D, F});
+    m->layers.push_back(w);
+  }
+  m->norm = get("model.norm.weight", {D});
+  if (c.tied) {
+    m->lm_head = get("lm_head.weight", {V, D}, false);
+    if (!m->lm_head) m->lm_head = m->embed;
+  } else {
+    m->lm_head = get("lm_head.weight", {V, D});
+  }
+  for (const auto& d : dtypes) m->weight_dtype += (m->weight_dtype.empty() ? "" : "+") + d;
+  return m;
+}
+
+}  // namespace pcomp
