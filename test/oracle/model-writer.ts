@@ -210,6 +210,7 @@ export function writeTinyModel(dir: string, spec: TinyModelSpec = {}): WrittenMo
   } else {
     const weightMap: Record<string, string> = {};
     let totalSize = 0;
+    if (s.shards > tensors.length) throw new Error(`oracle: ${s.shards} shards for ${tensors.length} tensors`);
     const perShard = Math.ceil(tensors.length / s.shards);
     for (let i = 0; i < s.shards; i++) {
       const group = tensors.slice(i * perShard, (i + 1) * perShard);

@@ -1,0 +1,230 @@
+// A float64 forward step with the hooks the reference policies need: post-RoPE queries and the
+// layer's cache between projection and attention, an editable cache whose entries remember which
+// chunk token they came from, and an optional query-head-expanded cache (the reference code caches
+// after repeat_kv). Without hooks it computes exactly what test/oracle/forward.ts computes (a test
+// checks this bit for bit); it exists because that pass runs all layers in one call.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readReferenceConfig, type ReferenceConfig } from '../forward.js';
+import { applyRope, inverseFrequencies, type RopeConfig } from '../rope.js';
+import { parseSafetensors, readTensor } from '../safetensors.js';
+
+/** Where a cache entry came from: a chunk's input index, or (chunk -1) a re-encoded / generated token. */
+export interface EntryTag {
+  chunk: number;
+  index: number;
+}
+
+export interface Entry {
+  key: Float64Array;
+  value: Float64Array;
+  tag: EntryTag;
+  /** Step that appended the entry and the token's order in it: the by-position mask reads these. */
+  step: number;
+  order: number;
+}
+
+/** One cache set: a KV head, or a query head when the cache is expanded. */
+export type CacheSet = Entry[];
+
+export interface HookedCache {
+  expanded: boolean;
+  /** sets[layer][set]. */
+  sets: CacheSet[][];
+}
+
+export type MaskMode = 'by-position' | 'bottom-right';
+
+export interface LayerView {
+  layer: number;
+  /** queries[token][queryHead]: post-RoPE query vectors of this step's tokens. */
+  queries: Float64Array[][];
+  /** The layer's cache sets, this step's entries already appended; hooks may remove entries. */
+  sets: CacheSet[];
+  /** Identifies this step's entries (Entry.step) for visibleEntries. */
+  stepId: number;
+  stepTokens: number;
+}
+
+export interface StepOptions {
+  tags: EntryTag[];
+  mask?: MaskMode;
+  /** Runs per layer after k/v are appended, before attention. */
+  beforeAttention?: (view: LayerView) => void;
+  rope?: RopeConfig;
+}
+
+interface Weights {
+  q: Float64Array; k: Float64Array; v: Float64Array; o: Float64Array;
+  qBias: Float64Array | null; kBias: Float64Array | null; vBias: Float64Array | null;
+  gate: Float64Array; up: Float64Array; down: Float64Array;
+  inputNorm: Float64Array; postNorm: Float64Array;
+}
+
+function loadTensors(modelDir: string): Map<string, Float64Array> {
+  const indexFile = path.join(modelDir, 'model.safetensors.index.json');
+  const files = existsSync(indexFile)
+    ? [...new Set(Object.values((JSON.parse(readFileSync(indexFile, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
+    : ['model.safetensors'];
+  const out = new Map<string, Float64Array>();
+  for (const f of files) {
+    const parsed = parseSafetensors(path.join(modelDir, f));
+    for (const name of Object.keys(parsed.header)) if (name !== '__metadata__') out.set(name, readTensor(parsed, name).values);
+  }
+  return out;
+}
+
+function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Array | null = null): Float64Array {
+  const cols = x.length;
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let sum = bias ? bias[r] : 0;
+    const offset = r * cols;
+    for (let c = 0; c < cols; c++) sum += w[offset + c] * x[c];
+    y[r] = sum;
+  }
+  return y;
+}
+
+function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
+  let sumSquares = 0;
+  for (const v of x) sumSquares += v * v;
+  const scale = 1 / Math.sqrt(sumSquares / x.length + eps);
+  return x.map((v, i) => v * scale * weight[i]);
+}
+
+const silu = (v: number) => v / (1 + Math.exp(-v));
+
+export class HookedModel {
+  private stepCounter = 0;
+  private constructor(
+    readonly config: ReferenceConfig,
+    private readonly embed: Float64Array,
+    private readonly layers: Weights[],
+    private readonly finalNorm: Float64Array,
+    private readonly lmHead: Float64Array,
+  ) {}
+
+  static load(modelDir: string): HookedModel {
+    const config = readReferenceConfig(modelDir);
+    const t = loadTensors(modelDir);
+    const need = (name: string) => {
+      const v = t.get(name);
+      if (!v) throw new Error(`hooked-forward: ${modelDir} has no tensor ${name}`);
+      return v;
+    };
+    const layers = Array.from({ length: config.numLayers }, (_, l): Weights => {
+      const p = `model.layers.${l}`;
+      return {
+        q: need(`${p}.self_attn.q_proj.weight`), k: need(`${p}.self_attn.k_proj.weight`),
+        v: need(`${p}.self_attn.v_proj.weight`), o: need(`${p}.self_attn.o_proj.weight`),
+        qBias: t.get(`${p}.self_attn.q_proj.bias`) ?? null, kBias: t.get(`${p}.self_attn.k_proj.bias`) ?? null,
+        vBias: t.get(`${p}.self_attn.v_proj.bias`) ?? null,
+        gate: need(`${p}.mlp.gate_proj.weight`), up: need(`${p}.mlp.up_proj.weight`), down: need(`${p}.mlp.down_proj.weight`),
+        inputNorm: need(`${p}.input_layernorm.weight`), postNorm: need(`${p}.post_attention_layernorm.weight`),
+      };
+    });
+    const embed = need('model.embed_tokens.weight');
+    return new HookedModel(config, embed, layers, need('model.norm.weight'), config.tieWordEmbeddings ? embed : need('lm_head.weight'));
+  }
+
+  emptyCache(expanded: boolean): HookedCache {
+    const n = expanded ? this.config.numHeads : this.config.numKvHeads;
+    return { expanded, sets: Array.from({ length: this.config.numLayers }, () => Array.from({ length: n }, () => [])) };
+  }
+
+  /** The cache set query head `h` reads. */
+  setOf(cache: HookedCache, h: number): number {
+    return cache.expanded ? h : Math.floor(h / (this.config.numHeads / this.config.numKvHeads));
+  }
+
+  /** The KV head whose projections fill cache set `s`. */
+  kvHeadOf(cache: HookedCache, s: number): number {
+    return cache.expanded ? Math.floor(s / (this.config.numHeads / this.config.numKvHeads)) : s;
+  }
+
+  /** Runs `tokens` at `positions` on top of `cache` and returns every token's logits. */
+  step(tokens: number[], positions: number[], cache: HookedCache, opts: StepOptions): Float64Array[] {
+    const c = this.config;
+    const rope = opts.rope ?? c.rope;
+    const invFreq = inverseFrequencies(rope, Math.max(...positions) + 1);
+    const d = c.headDim;
+    const stepId = ++this.stepCounter;
+    const states = tokens.map((t) => this.embed.slice(t * c.hiddenSize, (t + 1) * c.hiddenSize));
+
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.layers[l];
+      const sets = cache.sets[l];
+      const queries: Float64Array[][] = [];
+      for (let i = 0; i < tokens.length; i++) {
+        const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
+        const q = matVec(w.q, h, c.numHeads * d, w.qBias);
+        const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
+        const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
+        const perHead = Array.from({ length: c.numHeads }, (_, hq) => {
+          const qh = q.slice(hq * d, (hq + 1) * d);
+          applyRope(qh, positions[i], invFreq);
+          return qh;
+        });
+        queries.push(perHead);
+        const keys = Array.from({ length: c.numKvHeads }, (_, g) => {
+          const key = k.slice(g * d, (g + 1) * d);
+          applyRope(key, positions[i], invFreq);
+          return key;
+        });
+        sets.forEach((set, s) => {
+          const g = this.kvHeadOf(cache, s);
+          set.push({ key: keys[g], value: v.slice(g * d, (g + 1) * d), tag: opts.tags[i], step: stepId, order: i });
+        });
+      }
+      opts.beforeAttention?.({ layer: l, queries, sets, stepId, stepTokens: tokens.length });
+
+      for (let i = 0; i < tokens.length; i++) {
+        const attended = new Float64Array(c.numHeads * d);
+        for (let hq = 0; hq < c.numHeads; hq++) {
+          const set = sets[this.setOf(cache, hq)];
+          const visible = visibleEntries(set, stepId, i, tokens.length, opts.mask ?? 'by-position');
+          const q = queries[i][hq];
+          const scores = new Float64Array(visible.length);
+          let maxScore = -Infinity;
+          for (let j = 0; j < visible.length; j++) {
+            const key = visible[j].key;
+            let dot = 0;
+            for (let e = 0; e < d; e++) dot += q[e] * key[e];
+            scores[j] = dot / Math.sqrt(d);
+            maxScore = Math.max(maxScore, scores[j]);
+          }
+          let total = 0;
+          for (let j = 0; j < visible.length; j++) {
+            scores[j] = Math.exp(scores[j] - maxScore);
+            total += scores[j];
+          }
+          for (let j = 0; j < visible.length; j++) {
+            const value = visible[j].value;
+            const p = scores[j] / total;
+            for (let e = 0; e < d; e++) attended[hq * d + e] += p * value[e];
+          }
+        }
+        const attnOut = matVec(w.o, attended, c.hiddenSize);
+        const x = states[i];
+        for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
+        const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
+        const gate = matVec(w.gate, h, c.intermediateSize);
+        const up = matVec(w.up, h, c.intermediateSize);
+        const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
+        for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
+      }
+    }
+    return states.map((x) => matVec(this.lmHead, rmsNorm(x, this.finalNorm, c.rmsNormEps), c.vocabSize));
+  }
+}
+
+/**
+ * What step token i attends to. by-position: older entries plus this step's entries up to i, whatever
+ * was removed. bottom-right (FlashAttention's causal alignment on a shortened cache, the reference
+ * code): the first len - n + i + 1 entries of the set.
+ */
+export function visibleEntries(set: CacheSet, stepId: number, i: number, n: number, mask: MaskMode): Entry[] {
+  if (mask === 'bottom-right') return set.slice(0, Math.max(0, set.length - n + i + 1));
+  return set.filter((e) => e.step !== stepId || e.order <= i);
+}
