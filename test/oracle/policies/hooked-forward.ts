@@ -2,7 +2,7 @@
 // layer's cache between projection and attention, an editable cache whose entries remember which
 // chunk token they came from, and an optional query-head-expanded cache (the reference code caches
 // after repeat_kv). Without hooks it computes exactly what test/oracle/forward.ts computes (a test
-// checks this bit for bit); it exists because that pass runs all layers in one call.
+// checks this to 1e-12); it exists because that pass runs all layers in one call.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readReferenceConfig, type ReferenceConfig } from '../forward.js';
@@ -149,6 +149,7 @@ export class HookedModel {
     const rope = opts.rope ?? c.rope;
     const invFreq = inverseFrequencies(rope, Math.max(...positions) + 1);
     const d = c.headDim;
+    const scale = 1 / Math.sqrt(d);
     const stepId = ++this.stepCounter;
     const states = tokens.map((t) => this.embed.slice(t * c.hiddenSize, (t + 1) * c.hiddenSize));
 
@@ -191,7 +192,7 @@ export class HookedModel {
             const key = visible[j].key;
             let dot = 0;
             for (let e = 0; e < d; e++) dot += q[e] * key[e];
-            scores[j] = dot / Math.sqrt(d);
+            scores[j] = dot * scale;
             maxScore = Math.max(maxScore, scores[j]);
           }
           let total = 0;
