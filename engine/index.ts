@@ -1,0 +1,234 @@
+// The only TypeScript module that loads the compiled addon. Everything else talks to the engine
+// through the typed wrappers here: Int32Array token ids in, typed arrays and plain objects out,
+// Promises resolved on the addon's worker threads, AbortSignal for cancellation.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError, Interrupted } from '../util/errors.js';
+
+export const ENGINE_API_VERSION = 1;
+
+interface NativeModel {
+  info(): string;
+  logits(seqs: { tokens: Int32Array; positions?: Int32Array }[], mode: 'last' | 'all', cancel?: Int32Array): Promise<Float32Array>;
+  logprobs(tokens: Int32Array, positions: Int32Array | null, targets: Int32Array, cancel?: Int32Array): Promise<Float32Array>;
+  generate(
+    tokens: Int32Array,
+    opts: { maxNew: number; stopIds: Int32Array; positions?: Int32Array },
+    cancel?: Int32Array,
+    onToken?: (token: number, done: number) => void,
+  ): Promise<{ tokens: Int32Array; prefillMs: number; decodeMs: number; peakCacheBytes: number }>;
+  run(
+    sample: { chunks: Int32Array[]; question: Int32Array; evalTokens?: Int32Array; maxNew: number; stopIds: Int32Array },
+    configJson: string,
+    cancel?: Int32Array,
+    onProgress?: (stage: string, done: number, total: number) => void,
+  ): Promise<{ tokens: Int32Array; nll: Float32Array; trace: string }>;
+  free(): void;
+}
+
+interface NativeAddon {
+  apiVersion(): number;
+  buildInfo(): string;
+  setThreads(n: number): void;
+  getThreads(): number;
+  loadModel(dir: string): Promise<NativeModel>;
+}
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const addonPath = path.join(repoRoot, 'build', 'Release', 'pcomp_native.node');
+
+let addon: NativeAddon | null = null;
+
+function native(): NativeAddon {
+  if (addon) return addon;
+  if (!existsSync(addonPath))
+    throw new UserError(`the native engine is not built (${path.relative(process.cwd(), addonPath) || addonPath} is missing)`, {
+      hint: 'run `npm run build` (needs cmake and a C++17 compiler)',
+    });
+  const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
+  if (a.apiVersion() !== ENGINE_API_VERSION)
+    throw new UserError(`native engine API version ${a.apiVersion()} does not match ${ENGINE_API_VERSION}; rebuild with \`npm run build\``);
+  addon = a;
+  return a;
+}
+
+export interface BuildInfo {
+  version: string;
+  api: number;
+  compiler: string;
+  simd: string;
+  cuda_compiled: boolean;
+  cuda_available: boolean;
+  cuda_reason: string;
+  threads: number;
+}
+
+export function buildInfo(): BuildInfo {
+  return JSON.parse(native().buildInfo()) as BuildInfo;
+}
+
+/** Worker threads for CPU work; 0 = one per core. */
+export function setThreads(n: number): void {
+  native().setThreads(n);
+}
+
+export interface ModelInfo {
+  dir: string;
+  architecture: string;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  max_position_embeddings: number;
+  rope_theta: number;
+  rope_type: string;
+  rope_factor: number;
+  tied_embeddings: boolean;
+  sliding_window: number;
+  bos_token_id: number;
+  eos_token_ids: number[];
+  weight_dtype: string;
+  weight_bytes: number;
+  compute_dtype: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions extends CallOptions {
+  maxNewTokens: number;
+  stopIds?: number[];
+  /** Position ids of the prompt tokens (default 0..n-1). */
+  positions?: Int32Array;
+  onToken?: (token: number, done: number) => void;
+}
+
+export interface Sample {
+  /** Token ids of each chunk, context template applied. */
+  chunks: Int32Array[];
+  /** Token ids of the question template. */
+  question: Int32Array;
+  /** Tokens scored after the question (perplexity); their NLL comes back in `nll`. */
+  evalTokens?: Int32Array;
+  maxNewTokens: number;
+  stopIds?: number[];
+}
+
+export interface RunOptions extends CallOptions {
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface RunResult {
+  tokens: Int32Array;
+  nll: Float32Array;
+  trace: Record<string, unknown>;
+}
+
+/** Raises the cancel flag the native side polls between layers and tokens when the signal aborts. */
+function cancelFlag(signal: AbortSignal | undefined): { flag: Int32Array; done: () => void } {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  if (!signal) return { flag, done: () => {} };
+  const onAbort = () => Atomics.store(flag, 0, 1);
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return { flag, done: () => signal.removeEventListener('abort', onAbort) };
+}
+
+function mapError(e: unknown, what: string): never {
+  const err = e as { code?: string; message?: string };
+  if (err?.code === 'PCOMP_CANCELLED') throw new Interrupted(`${what} cancelled`);
+  if (err?.code === 'PCOMP_INPUT') throw new UserError(err.message ?? String(e));
+  throw e;
+}
+
+async function call<T>(what: string, signal: AbortSignal | undefined, f: (flag: Int32Array) => Promise<T>): Promise<T> {
+  const c = cancelFlag(signal);
+  try {
+    return await f(c.flag);
+  } catch (e) {
+    return mapError(e, what);
+  } finally {
+    c.done();
+  }
+}
+
+export class EngineModel {
+  readonly info: ModelInfo;
+  private freed = false;
+  private constructor(private readonly m: NativeModel) {
+    this.info = JSON.parse(m.info()) as ModelInfo;
+  }
+
+  /** Loads a local HF model folder (resolve Hub ids first with datasets/hub.ts resolveModel). */
+  static async load(dir: string, opts: { threads?: number } = {}): Promise<EngineModel> {
+    const a = native();
+    if (opts.threads !== undefined) a.setThreads(opts.threads);
+    try {
+      return new EngineModel(await a.loadModel(dir));
+    } catch (e) {
+      return mapError(e, 'load');
+    }
+  }
+
+  private live(): NativeModel {
+    if (this.freed) throw new Error('model was freed');
+    return this.m;
+  }
+
+  /**
+   * Prefills several independent sequences in one batched forward and returns logits:
+   * 'last' → one row per sequence; 'all' → one row per token (rows of all sequences in order).
+   */
+  async logits(seqs: { tokens: Int32Array; positions?: Int32Array }[], mode: 'last' | 'all' = 'last', opts: CallOptions = {}): Promise<Float32Array[]> {
+    const flat = await call('logits', opts.signal, (flag) => this.live().logits(seqs, mode, flag));
+    const V = this.info.vocab_size;
+    const rows = flat.length / V;
+    return Array.from({ length: rows }, (_, i) => flat.subarray(i * V, (i + 1) * V));
+  }
+
+  /** logprob[i] = log p(targets[i] | tokens[0..i]); targets[i] = -1 skips a position. */
+  async logprobs(tokens: Int32Array, targets: Int32Array, opts: CallOptions & { positions?: Int32Array } = {}): Promise<Float32Array> {
+    return call('logprobs', opts.signal, (flag) => this.live().logprobs(tokens, opts.positions ?? null, targets, flag));
+  }
+
+  /** Per-token NLL of tokens[1..] given the prefix (natural log). */
+  async nll(tokens: Int32Array, opts: CallOptions = {}): Promise<Float32Array> {
+    const targets = new Int32Array(tokens.length).fill(-1);
+    for (let i = 0; i + 1 < tokens.length; i++) targets[i] = tokens[i + 1]!;
+    const lp = await this.logprobs(tokens, targets, opts);
+    return lp.subarray(0, Math.max(0, tokens.length - 1)).map((x) => -x);
+  }
+
+  /** Greedy decoding after a prompt. */
+  async generate(prompt: Int32Array, opts: GenerateOptions) {
+    const stop = Int32Array.from(opts.stopIds ?? this.info.eos_token_ids);
+    return call('generate', opts.signal, (flag) =>
+      this.live().generate(prompt, { maxNew: opts.maxNewTokens, stopIds: stop, positions: opts.positions }, flag, opts.onToken),
+    );
+  }
+
+  /** One sample through a policy pipeline (config: a resolved preset, see engine/policy-config.ts). */
+  async run(sample: Sample, config: object, opts: RunOptions = {}): Promise<RunResult> {
+    const stop = Int32Array.from(sample.stopIds ?? this.info.eos_token_ids);
+    const r = await call('run', opts.signal, (flag) =>
+      this.live().run(
+        { chunks: sample.chunks, question: sample.question, evalTokens: sample.evalTokens, maxNew: sample.maxNewTokens, stopIds: stop },
+        JSON.stringify(config),
+        flag,
+        opts.onProgress,
+      ),
+    );
+    return { tokens: r.tokens, nll: r.nll, trace: JSON.parse(r.trace) as Record<string, unknown> };
+  }
+
+  free(): void {
+    if (!this.freed) this.m.free();
+    this.freed = true;
+  }
+}
