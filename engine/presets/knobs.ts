@@ -59,9 +59,9 @@ export const KNOBS: readonly Knob[] = [
   { key: 'chunk.split', type: oneOf('tokens', 'chars'), default: 'tokens',
     help: 'cut by context tokens, or (reference code) by characters of the detokenised context' },
   { key: 'chunk.budget', type: int(0), default: 0,
-    help: 'context tokens per chunk; 0 = trained window - question - maxNew - template - 1' },
+    help: 'tokens per chunk input, template and BOS included; 0 = trained window - question - maxNew' },
   { key: 'chunk.count', type: int(0), default: 0,
-    help: 'number of chunks; 0 = ceil(context tokens / budget) (adaptive); N > 0 = exactly N (PCW)' },
+    help: 'number of chunks; 0 = adaptive, ceil(context tokens / room left by the template); N > 0 = exactly N (PCW)' },
   { key: 'chunk.parallel', type: int(0), default: 0,
     help: 'at most P chunks per batched prefill wave (bounds memory); 0 = all chunks in one wave' },
 

@@ -4,21 +4,26 @@ import { autoBudget, chunkCount, splitChars, splitTokens } from './chunk-split.j
 import { chunkScore, selectChunks } from './chunk-evict.js';
 
 describe('chunk split', () => {
-  it('counts ceil(n / budget) chunks, or the fixed PCW count', () => {
+  it('counts ceil(n / room) chunks, or the fixed PCW count', () => {
     expect(chunkCount(10, 4)).toBe(3);
     expect(chunkCount(8, 4)).toBe(2);
     expect(chunkCount(0, 4)).toBe(1);
     expect(chunkCount(10, 4, 5)).toBe(5);
   });
 
-  it('auto budget leaves room for question, answer, template and BOS', () => {
-    expect(autoBudget(512, 20, 32, 10)).toBe(449);
-    expect(() => autoBudget(50, 20, 20, 10)).toThrow(/no room/);
+  it('auto budget leaves room for the question and the answer', () => {
+    expect(autoBudget(512, 20, 32)).toBe(460);
+    expect(() => autoBudget(50, 30, 20)).toThrow(/no room/);
   });
 
-  it('cuts tokens into equal slices with the remainder in the last one', () => {
+  it('cuts tokens into slices whose sizes differ by at most one', () => {
     expect(splitTokens([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3)).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]);
+    expect(splitTokens([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 3)).toEqual([[0, 1, 2], [3, 4, 5, 6], [7, 8, 9, 10]]);
     expect(() => splitTokens([1, 2], 3)).toThrow(/non-empty/);
+  });
+
+  it('cuts characters with the remainder in the last slice', () => {
+    expect(splitChars('abcdefghijk', 3)).toEqual(['abc', 'def', 'ghijk']);
   });
 
   it('cuts characters by code point, as Python slices str', () => {
