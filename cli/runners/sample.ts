@@ -1,0 +1,79 @@
+// Turns a (task, record) or a plain (context, question) pair into the engine's Sample for a policy
+// config: chunked by the config's budget when chunking is on, one whole-context "chunk" otherwise
+// (the engine then applies the unchunked policy: truncation, RoPE scaling, streaming, SnapKV).
+import type { Sample } from '../../engine/index.js';
+import type { PolicyConfig } from '../../engine/policy-config.js';
+import { buildChunkedPrompt } from '../../datasets/prompts.js';
+import type { AnyRecord } from '../../datasets/records.js';
+import type { TaskDef } from '../../datasets/registry.js';
+import { registry } from '../../datasets/registry.js';
+import type { Tok } from '../../datasets/tokenizer.js';
+import { UserError } from '../../util/errors.js';
+
+/** A task for hand-run samples: the context as is, then the question. */
+export const PLAIN_TASK: TaskDef = {
+  name: 'plain',
+  benchmark: 'longbench',
+  recordFormat: 'longbench',
+  language: 'en',
+  category: 'plain',
+  records: 0,
+  template: '{context}\n\n{input}',
+  split: { context: '{context}', question: '\n\n{input}', source: 'pcomp generate --context-file' },
+  maxNewTokens: 128,
+  metric: 'qa_f1_score',
+  skipChatTemplate: true,
+  postprocess: null,
+  stopOnNewline: false,
+  answerField: 'answers',
+  hub: { repo: '', type: 'dataset', revision: '' },
+};
+
+export interface SampleInput {
+  task: TaskDef;
+  record: AnyRecord;
+  tok: Tok;
+  config: PolicyConfig;
+  /** The model's trained window (max_position_embeddings). */
+  window: number;
+  maxNew?: number;
+}
+
+/** The chunk budget a config asks for: its own value, or what the trained window leaves after question and answer. */
+export function chunkBudget(config: PolicyConfig, window: number, questionLen: number, maxNew: number): number {
+  const set = Number(config['chunk.budget'] ?? 0);
+  if (set > 0) return set;
+  const budget = window - questionLen - maxNew;
+  if (budget < 16)
+    throw new UserError(
+      `chunk.budget: the trained window (${window} tokens) leaves ${budget} tokens per chunk after a ${questionLen}-token question and ${maxNew} new tokens`,
+      { hint: 'set one explicitly with --set chunk.budget=N, or lower --max-new-tokens' },
+    );
+  return budget;
+}
+
+export function buildSample(input: SampleInput): Sample & { questionText: string } {
+  const { task, record, tok, config, window } = input;
+  const maxNew = input.maxNew ?? task.maxNewTokens;
+  const chunked = Boolean(config['chunk.enabled']);
+  const split = (config['chunk.split'] as 'tokens' | 'chars' | undefined) ?? 'tokens';
+  // First pass sizes the question; the second cuts the context with the budget that leaves room for it.
+  const probe = buildChunkedPrompt(task, record, tok, { chunkBudget: Number.MAX_SAFE_INTEGER, maxNew });
+  const budget = chunked ? chunkBudget(config, window, probe.question.length, maxNew) : Number.MAX_SAFE_INTEGER;
+  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, maxNew, split }) : probe;
+  return { chunks: p.chunks, question: p.question, maxNewTokens: maxNew, stopIds: p.stopIds, questionText: p.questionText };
+}
+
+export function buildChunkedSample(opts: {
+  tok: Tok;
+  context: string;
+  question: string;
+  config: PolicyConfig;
+  maxNew: number;
+  task?: string;
+  window?: number;
+}): Sample {
+  const task = opts.task ? registry().get(opts.task) : PLAIN_TASK;
+  const record = { context: opts.context, input: opts.question, answers: [], all_classes: null, length: 0, _id: 'cli' } as unknown as AnyRecord;
+  return buildSample({ task, record, tok: opts.tok, config: opts.config, window: opts.window ?? 4096, maxNew: opts.maxNew });
+}
