@@ -159,6 +159,7 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
 
   // Locate tensors: single file or sharded index.
   std::map<std::string, const TensorInfo*> where;
+  std::map<std::string, std::string> indexed;  // tensor -> shard path named by the index
   const std::string single = dir + "/model.safetensors";
   const std::string index = dir + "/model.safetensors.index.json";
   if (file_exists(single)) {
@@ -171,6 +172,7 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
     for (const auto& kv : wm->obj) {
       if (!kv.second.is_string()) throw EngineError(index + ": weight_map[\"" + kv.first + "\"] must be a file name");
       shards.insert(kv.second.str);
+      indexed[kv.first] = dir + "/" + kv.second.str;
     }
     for (const auto& s : shards) {
       if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
@@ -192,8 +194,16 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
     auto it = where.find(name);
     if (it == where.end()) {
       if (!required) return nullptr;
-      throw EngineError(dir + ": tensor '" + name + "' is missing from the safetensors files (required by " +
-                        c.architecture + ")");
+      // Name the file that should have held it: the single file, the shard the index points to,
+      // or the index itself when it does not list the tensor.
+      std::string file = single;
+      std::string what = "is missing";
+      if (!m->files.empty() && m->files[0]->path() != single) {
+        auto ix = indexed.find(name);
+        if (ix != indexed.end()) file = ix->second, what = "is listed in the index but missing from this shard";
+        else file = index, what = "is not listed in weight_map";
+      }
+      throw EngineError(file + ": tensor '" + name + "' " + what + " (required by " + c.architecture + ")");
     }
     const TensorInfo& t = *it->second;
     if (t.shape != shape)
