@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -156,5 +156,13 @@ describe('preset files', () => {
     const child = resolveConfig('child', [], dir);
     expect(child['chunk.enabled']).toBe(true);
     expect(child['chunkEvict.enabled']).toBe(true);
+  });
+});
+
+describe('docs', () => {
+  it('docs/parallelcomp.md explains every knob and every preset', () => {
+    const doc = readFileSync(path.resolve(import.meta.dirname, '../../docs/parallelcomp.md'), 'utf8');
+    for (const k of KNOBS) expect(doc, k.key).toContain(`| \`${k.key}\` |`);
+    for (const p of listPresets()) expect(doc, p.name).toContain(p.name.replace(/^parallelcomp(-.*)-reference$/, '$1-reference'));
   });
 });

@@ -4,7 +4,7 @@
 // and inside a chunk's prefill (calib.stage chunk).
 import { attentionRow } from './attention.js';
 import { attnCalib, type CalibGqa, type CalibRegion } from './attn-calib.js';
-import { visibleEntries, type HookedModel, type HookedCache, type LayerView } from './hooked-forward.js';
+import { visibleEntries, type CacheSet, type HookedModel, type HookedCache, type LayerView } from './hooked-forward.js';
 
 export interface CalibLayerSettings {
   region: CalibRegion;
@@ -17,7 +17,7 @@ export interface CalibLayerSettings {
   gqa: CalibGqa;
   strictEdges: boolean;
   /** The span [start, end) of a set's current entries that regions and candidates cover. */
-  span: (setLength: number, stepTokens: number) => [number, number];
+  span: (set: CacheSet) => [number, number];
 }
 
 /** Evicts calibration outliers from view.sets in place; returns the evicted positions per cache set. */
@@ -41,7 +41,7 @@ export function calibrateLayer(model: HookedModel, cache: HookedCache, view: Lay
       return full;
     });
   });
-  const [spanStart, spanEnd] = s.span(L, n);
+  const [spanStart, spanEnd] = s.span(view.sets[0]);
   const decision = attnCalib({
     probs, numKvHeads, gqa: s.gqa, region: s.region, threshold: s.threshold, sinkSize: s.sinkSize,
     recentSize: s.recentSize, spanStart, spanEnd, strictEdges: s.strictEdges, equalise: s.equalise,

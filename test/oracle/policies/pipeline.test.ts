@@ -195,6 +195,25 @@ describe('calibration', () => {
     expect(Array.from(b.finalLogits)).toEqual(Array.from(a.finalLogits));
   });
 
+  it('in-chunk calibration (prefill_1) evicts context entries of each chunk, never its question', () => {
+    const base = run('parallelcomp');
+    const calm = run('parallelcomp-calib', ['calib.stage=chunk', 'calib.threshold=0.999999', 'calib.rules=all:1-3']);
+    expect(Array.from(calm.finalLogits)).toEqual(Array.from(base.finalLogits));
+    const r = run('parallelcomp-calib', ['calib.stage=chunk', 'calib.threshold=0.05', 'calib.rules=all:2-3']);
+    const lenQ = sample.question.length;
+    r.kvKept.forEach((layers, order) => {
+      const lenC = sample.chunks[r.keptChunks[order]].length;
+      expect(layers[0].every((set) => set.length === lenC + lenQ)).toBe(true);
+      for (const l of [1, 2]) {
+        for (const set of layers[l]) {
+          expect(set.length).toBe(layers[l][0].length);
+          expect(set.filter((i) => i >= lenC).length).toBe(lenQ);
+        }
+      }
+    });
+    expect(r.kvKept.some((layers) => layers[1][0].length < layers[0][0].length)).toBe(true);
+  });
+
   it('rejects a rule past the last layer', () => {
     expect(() => run('parallelcomp-calib')).toThrow(/starts past the model's 3 layers/);
   });

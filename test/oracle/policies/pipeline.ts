@@ -8,7 +8,7 @@ import type { RopeConfig } from '../rope.js';
 import { calibrateLayer, type CalibLayerSettings } from './calib-layer.js';
 import { chunkScore, selectChunks, type ChunkScoreMode } from './chunk-evict.js';
 import { globalStage, type GlobalBos } from './global-stage.js';
-import { HookedModel, type Entry, type HookedCache, type LayerView, type MaskMode } from './hooked-forward.js';
+import { HookedModel, type CacheSet, type Entry, type HookedCache, type LayerView, type MaskMode } from './hooked-forward.js';
 import { kvEvict, snapkvWholePrompt, type KvGqa, type Pooling } from './kv-evict.js';
 import type { CalibGqa, CalibRegion } from './attn-calib.js';
 
@@ -121,7 +121,8 @@ function runChunk(model: HookedModel, ci: number, tokens: number[], question: nu
     // prefill_1: regions over the chunk's context; the code skips index 0 of chunks after the first.
     const start = codeEdges && ci > 0 ? 1 : 0;
     for (const region of rulesAt(config, view.layer, c.numLayers)) {
-      calibrateLayer(model, cache, view, calibSettings(config, region, (L, n) => [start, L - n]));
+      const contextEntries = (set: CacheSet) => set.filter((e) => e.tag.index < lenC).length;
+      calibrateLayer(model, cache, view, calibSettings(config, region, (set) => [start, contextEntries(set)]));
     }
   };
   const mask = config['calib.reencodeMask'] as MaskMode;
@@ -200,7 +201,8 @@ function chunked(model: HookedModel, sample: PipelineSample, config: Config): Pi
   const hook = (view: LayerView) => {
     if (!calibReencode) return;
     for (const region of rulesAt(config, view.layer, c.numLayers)) {
-      const span: CalibLayerSettings['span'] = (L, n) => (codeSpan ? [0, L] : [0, L - n]);
+      // the cached context is every entry that did not come from the re-encoded question
+      const span: CalibLayerSettings['span'] = (set) => [0, codeSpan ? set.length : set.filter((e) => e.tag.chunk !== -1).length];
       calibrateLayer(model, globalCache, view, calibSettings(config, region, span));
     }
   };
