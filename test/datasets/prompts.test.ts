@@ -171,7 +171,7 @@ describe.skipIf(!haveShared)('golden prompts on the real LongBench files (../sha
       const { records, problems } = await readRecords(path.join(dataDir, `${name}.jsonl`), 'longbench');
       expect(problems).toEqual([]);
       expect(records).toHaveLength(200);
-      expect(records.every(({ record }) => record.dataset === name)).toBe(true);
+      expect(records.every(({ record }) => (record as LongBenchRecord).dataset === name)).toBe(true);
       // Tokenizing 200 long records takes ~10-30 s with this tokenizer; 12 spread-out records cover the cases.
       for (const { record } of records.filter((_, i) => i % 17 === 0)) {
         const r = record as LongBenchRecord;
