@@ -8,14 +8,18 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 import { register as registerGenerate } from './commands/generate.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerConfigs } from './commands/configs.js';
+import { register as registerScore } from './commands/score.js';
+import { register as registerReport } from './commands/report.js';
+import { register as registerMerge } from './commands/merge.js';
 
 export function buildProgram(): Command {
   const program = new Command('pcomp')
-    .description('Long-context evaluation with ParallelComp: chunked parallel prefill, chunk and KV eviction,\n' +
-      'attention calibration — scored with the official LongBench and InfiniteBench metrics.')
+    .description('Long-context evaluation with ParallelComp (chunked parallel prefill, chunk and KV eviction, ' +
+      'attention calibration), scored with the official LongBench and InfiniteBench metrics.')
     .version(pkg.version)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of [registerGenerate, registerDoctor]) register(program);
+  for (const register of [registerGenerate, registerScore, registerReport, registerMerge, registerConfigs, registerDoctor]) register(program);
   return program;
 }
