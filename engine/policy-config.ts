@@ -8,14 +8,17 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { CALIB_REGIONS, KNOBS, KNOB_BY_KEY } from './presets/knobs.js';
+import { CALIB_REGIONS, KNOBS, KNOB_BY_KEY, pipelineOf } from './presets/knobs.js';
 import type { CalibRule, Knob, KnobType, KnobValue } from './presets/knobs.js';
 
 export type { CalibRule, Knob, KnobValue } from './presets/knobs.js';
-export { KNOBS } from './presets/knobs.js';
+export { KNOBS, pipelineOf } from './presets/knobs.js';
 
-/** The resolved configuration: every knob present, plus the preset it came from. */
-export type PolicyConfig = { preset: string } & Record<string, KnobValue>;
+/**
+ * The resolved configuration: every knob present, plus the preset it came from and `pipeline`, the
+ * policy registry keys it runs in order (presets/knobs.ts pipelineOf).
+ */
+export type PolicyConfig = { preset: string; pipeline: string[] } & Record<string, KnobValue | string[]>;
 
 export interface Preset {
   name: string;
@@ -244,7 +247,7 @@ export function resolveConfig(name: string, sets: readonly string[] = [], dir = 
   checkConsistency({ ...defaults(), ...fromPreset }, shown(presetPath(name, dir)));
   const merged = { ...defaults(), ...fromPreset, ...parseSet(sets) };
   checkConsistency(merged, sets.length ? `preset "${name}" with --set ${sets.join(' --set ')}` : `preset "${name}"`);
-  return { preset: name, ...merged };
+  return { preset: name, pipeline: pipelineOf(merged), ...merged };
 }
 
 /** The knobs whose resolved value differs from the schema default (what a preset really changes). */

@@ -68,6 +68,8 @@ export const KNOBS: readonly Knob[] = [
   // Stage 3: chunk eviction by the question's self-information.
   { key: 'chunkEvict.enabled', type: bool, default: false,
     help: 'keep only the chunks under which the question is least surprising' },
+  { key: 'chunkEvict.method', type: oneOf('selfinfo'), default: 'selfinfo',
+    help: 'chunk scorer; policy chunk-evict-<method> (selfinfo: NLL of the question given the chunk)' },
   { key: 'chunkEvict.k', type: int(1), default: 3, help: 'chunks kept (paper App. C: 3)' },
   { key: 'chunkEvict.kRetrieval', type: int(1), default: 1,
     help: 'chunks kept on retrieval tasks (passage_retrieval_en, passkey, kv_retrieval, number_string)' },
@@ -81,6 +83,8 @@ export const KNOBS: readonly Knob[] = [
   // Stage 4: per-chunk KV eviction (SnapKV-style, "Ours-compression").
   { key: 'kvEvict.enabled', type: bool, default: false,
     help: 'compress each chunk\'s cache to `capacity` context tokens per KV head before the global stage' },
+  { key: 'kvEvict.method', type: oneOf('cumattn'), default: 'cumattn',
+    help: 'token scorer; policy kv-evict-<method> (cumattn: cumulative attention of the observation window)' },
   { key: 'kvEvict.window', type: int(1), default: 8,
     help: 'observation window: the last w tokens of the chunk input (question tail) score the context keys' },
   { key: 'kvEvict.kernel', type: { kind: 'int', min: 1, odd: true }, default: 7,
@@ -98,6 +102,8 @@ export const KNOBS: readonly Knob[] = [
   // Stage 5: attention calibration ("Ours-calibration").
   { key: 'calib.enabled', type: bool, default: false,
     help: 'evict, per head, cached tokens that draw outlier attention from the last question token(s)' },
+  { key: 'calib.method', type: oneOf('bias'), default: 'bias',
+    help: 'outlier rule; policy attn-calib-<method> (bias: attention above the threshold in a region)' },
   { key: 'calib.stage', type: oneOf('reencode', 'chunk'), default: 'reencode',
     help: 'during question re-encoding (code: prefill_2), or inside each chunk\'s prefill (prefill_1)' },
   { key: 'calib.rules', type: { kind: 'calib-rules' }, default: PAPER_CALIB_RULES,
@@ -142,5 +148,28 @@ export const KNOBS: readonly Knob[] = [
   { key: 'snapkv.kernel', type: { kind: 'int', min: 1, odd: true }, default: 7, help: 'pooling kernel (odd; 1 = none)' },
   { key: 'snapkv.pooling', type: oneOf('max', 'avg'), default: 'max', help: '1-D pooling of the scores' },
 ];
+
+/**
+ * The policy registry keys a config runs, in order: `<stage>-<method>`, the same spelling as the C++
+ * file (engine/src/policy/<key>.cpp) and its registry entry. Stage prefixes map to config sections:
+ * rope → rope.*, chunk-prefill → chunk.*, chunk-evict → chunkEvict.*, kv-evict → kvEvict.*,
+ * attn-calib → calib.*, global-reencode → global.*, cache-streaming → streaming.*, cache-snapkv → snapkv.*.
+ */
+export function pipelineOf(c: Record<string, KnobValue>): string[] {
+  const keys: string[] = [];
+  if (c['rope.scaling'] !== 'none') keys.push(`rope-${c['rope.scaling']}`);
+  if (!c['chunk.enabled']) {
+    keys.push('full-prefill');
+    if (c['streaming.enabled']) keys.push('cache-streaming');
+    if (c['snapkv.enabled']) keys.push('cache-snapkv');
+    return keys;
+  }
+  keys.push('chunk-prefill');
+  if (c['chunkEvict.enabled']) keys.push(`chunk-evict-${c['chunkEvict.method']}`);
+  if (c['kvEvict.enabled']) keys.push(`kv-evict-${c['kvEvict.method']}`);
+  if (c['calib.enabled']) keys.push(`attn-calib-${c['calib.method']}`);
+  keys.push('global-reencode');
+  return keys;
+}
 
 export const KNOB_BY_KEY: ReadonlyMap<string, Knob> = new Map(KNOBS.map((k) => [k.key, k]));

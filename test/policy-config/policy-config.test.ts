@@ -49,6 +49,18 @@ describe('presets', () => {
     expect(calib['chunkEvict.k']).toBe(3);
   });
 
+  it('lists the policy registry keys each preset runs, in order', () => {
+    const p = (n: string, sets: string[] = []) => resolveConfig(n, sets).pipeline;
+    expect(p('full')).toEqual(['full-prefill']);
+    expect(p('pcw')).toEqual(['chunk-prefill', 'global-reencode']);
+    expect(p('parallelcomp')).toEqual(['chunk-prefill', 'chunk-evict-selfinfo', 'global-reencode']);
+    expect(p('parallelcomp-calib-kv')).toEqual(['chunk-prefill', 'chunk-evict-selfinfo', 'kv-evict-cumattn', 'attn-calib-bias', 'global-reencode']);
+    expect(p('dynamic-ntk')).toEqual(['rope-dynamic-ntk', 'full-prefill']);
+    expect(p('snapkv')).toEqual(['full-prefill', 'cache-snapkv']);
+    expect(p('streaming')).toEqual(['full-prefill', 'cache-streaming']);
+    expect(p('parallelcomp', ['rope.scaling=linear'])).toEqual(['rope-linear', 'chunk-prefill', 'chunk-evict-selfinfo', 'global-reencode']);
+  });
+
   it('each reference variant differs from its paper preset in the reference knobs only', () => {
     for (const paper of ['parallelcomp', 'parallelcomp-kv', 'parallelcomp-calib', 'parallelcomp-calib-kv']) {
       const a = resolveConfig(paper);
@@ -62,9 +74,10 @@ describe('presets', () => {
     const c = resolveConfig('parallelcomp-calib-kv', ['chunk.budget=7600']);
     expect(JSON.parse(JSON.stringify(c))).toEqual(c);
     expect(c.preset).toBe('parallelcomp-calib-kv');
-    expect(Object.keys(c).length).toBe(KNOBS.length + 1);
+    expect(Object.keys(c).length).toBe(KNOBS.length + 2);
     for (const [k, v] of Object.entries(c)) {
-      const plain = ['number', 'string', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((r) => Object.getPrototypeOf(r) === Object.prototype));
+      const plainItem = (r: unknown) => typeof r === 'string' || Object.getPrototypeOf(r) === Object.prototype;
+      const plain = ['number', 'string', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every(plainItem));
       expect(plain, k).toBe(true);
     }
     (c['calib.rules'] as { from: number }[])[0].from = 99;
