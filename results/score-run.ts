@@ -3,10 +3,21 @@
 // merge` and `pcomp report` all score exactly as `pcomp score` does.
 import { UserError } from '../util/errors.js';
 import { readManifest, readRunLines, type PredictionLine } from './run-dir.js';
-import { LENGTH_BUCKETS, lengthBucket, writeScoreTables, type ScoreRecord, type TableOptions } from './tables.js';
+import { LENGTH_BUCKETS, lengthBucket, writeScoreTables, type LengthBucket, type ScoreRecord, type TableOptions } from './tables.js';
 
-/** Official task score (0–100) of a set of prediction lines. */
-export type TaskScorer = (task: string, lines: readonly PredictionLine[]) => number;
+/**
+ * Official score (0–100) of a task's prediction lines. With `lengthBuckets`, a scorer may also return
+ * LongBench-E's per-bucket scores; if it does not, each bucket is scored from its own lines.
+ */
+export type TaskScorer = (
+  task: string,
+  lines: readonly PredictionLine[],
+  lengthBuckets: boolean,
+) => number | { score: number; buckets?: Partial<Record<LengthBucket, number>> };
+
+function scoreOf(result: ReturnType<TaskScorer>): { score: number; buckets?: Partial<Record<LengthBucket, number>> } {
+  return typeof result === 'number' ? { score: result } : result;
+}
 
 export function scoreRunLines(
   groups: ReadonlyArray<{ config: string; unit: string; lines: PredictionLine[] }>,
@@ -17,11 +28,14 @@ export function scoreRunLines(
   for (const { config, unit: task, lines } of groups) {
     if (lines.length === 0) continue;
     const ordered = [...lines].sort((a, b) => a.index - b.index); // score in plan order whatever the write order
-    records.push({ config, task, score: scoreTask(task, ordered), samples: ordered.length });
+    const { score, buckets } = scoreOf(scoreTask(task, ordered, byLengthBucket));
+    records.push({ config, task, score, samples: ordered.length });
     if (!byLengthBucket) continue;
     for (const bucket of LENGTH_BUCKETS) {
       const inBucket = ordered.filter((l) => lengthBucket(l.length) === bucket);
-      if (inBucket.length > 0) records.push({ config, task, bucket, score: scoreTask(task, inBucket), samples: inBucket.length });
+      if (inBucket.length === 0) continue; // the official scorer's NaN: no cell rather than a number
+      const bucketScore = buckets?.[bucket] ?? scoreOf(scoreTask(task, inBucket, false)).score;
+      records.push({ config, task, bucket, score: bucketScore, samples: inBucket.length });
     }
   }
   return records;

@@ -62,6 +62,8 @@ export interface TableOptions {
 }
 
 const MISSING = '–';
+/** LongBench-E runs may name tasks `qasper_e`; labels and categories are keyed by the base name. */
+const lookup = (map: Readonly<Record<string, string>>, task: string) => map[task] ?? map[task.replace(/_e$/, '')];
 const rowKey = (r: ScoreRecord) => (r.run ? `${r.config}@${r.run}` : r.config);
 const cell = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? MISSING : formatFixed(x, 2));
 const unique = <T>(xs: Iterable<T>) => [...new Set(xs)];
@@ -84,7 +86,8 @@ function scoreLookup(records: readonly ScoreRecord[]): (row: string, task: strin
 /** Tasks in category order, then any others in the order first seen. */
 function orderTasks(tasks: readonly string[], categories: Readonly<Record<string, string>> = {}, labels: Readonly<Record<string, string>> = {}): string[] {
   const known = [...Object.keys(categories), ...Object.keys(labels)];
-  const rank = (t: string) => (known.includes(t) ? known.indexOf(t) : known.length + tasks.indexOf(t));
+  const base = (t: string) => (known.includes(t) ? t : t.replace(/_e$/, ''));
+  const rank = (t: string) => (known.includes(base(t)) ? known.indexOf(base(t)) : known.length + tasks.indexOf(t));
   return [...tasks].sort((a, b) => rank(a) - rank(b));
 }
 
@@ -94,7 +97,7 @@ export function longbenchMarkdown(records: readonly ScoreRecord[], opts: Omit<Ta
   const labels = opts.labels ?? LONGBENCH_LABELS;
   const categories = opts.categories ?? {};
   const tasks = orderTasks(unique(plain.map((r) => r.task)), categories, labels);
-  const categoryOf = (t: string) => categories[t] ?? 'Other';
+  const categoryOf = (t: string) => lookup(categories, t) ?? 'Other';
   // without a category map there is nothing to group by: tasks and Avg only
   const groups = Object.keys(categories).length > 0 ? unique(tasks.map(categoryOf)) : [];
   const score = scoreLookup(plain);
@@ -104,7 +107,7 @@ export function longbenchMarkdown(records: readonly ScoreRecord[], opts: Omit<Ta
     const overall = opts.overall === 'categories' ? completeMean(perCategory) : completeMean(perTask);
     return [row, ...perTask.map(cell), ...perCategory.map(cell), cell(overall)];
   });
-  const header = ['config', ...tasks.map((t) => labels[t] ?? t), ...groups, 'Avg'];
+  const header = ['config', ...tasks.map((t) => lookup(labels, t) ?? t), ...groups, 'Avg'];
   const note = opts.overall === 'categories' ? 'Avg is the mean of the category averages (LongBench leaderboard).'
     : 'Avg is the mean over tasks (the ParallelComp paper\'s AVG); category columns average their tasks.';
   return `${opts.title ? `## ${opts.title}\n\n` : ''}${markdownTable(header, rows)}\n${note}\n`;
@@ -123,7 +126,7 @@ export function longbenchEMarkdown(records: readonly ScoreRecord[], opts: Omit<T
     cell(completeMean(tasks.flatMap((t) => LENGTH_BUCKETS.map((b) => score(row, t, b))))),
   ]);
   const detailHeader = ['task', ...rowsKeys.flatMap((row) => LENGTH_BUCKETS.map((b) => `${row} ${b}`))];
-  const detail = tasks.map((t) => [labels[t] ?? t, ...rowsKeys.flatMap((row) => LENGTH_BUCKETS.map((b) => cell(score(row, t, b))))]);
+  const detail = tasks.map((t) => [lookup(labels, t) ?? t, ...rowsKeys.flatMap((row) => LENGTH_BUCKETS.map((b) => cell(score(row, t, b))))]);
   return (
     `${opts.title ? `## ${opts.title}\n\n` : ''}` +
     markdownTable(['config', ...LENGTH_BUCKETS, 'Avg'], summary) +
@@ -142,7 +145,7 @@ export function infinitebenchMarkdown(records: readonly ScoreRecord[], opts: Omi
     const perTask = tasks.map((t) => score(row, t));
     return [row, ...perTask.map(cell), cell(completeMean(perTask))];
   });
-  return `${opts.title ? `## ${opts.title}\n\n` : ''}${markdownTable(['config', ...tasks.map((t) => labels[t] ?? t), 'Avg'], rows)}`;
+  return `${opts.title ? `## ${opts.title}\n\n` : ''}${markdownTable(['config', ...tasks.map((t) => lookup(labels, t) ?? t), 'Avg'], rows)}`;
 }
 
 export function scoresMarkdown(records: readonly ScoreRecord[], opts: TableOptions): string {
@@ -157,7 +160,7 @@ const COLUMNS = ['run', 'config', 'task', 'category', 'bucket', 'score', 'sample
 
 function flatRows(records: readonly ScoreRecord[], categories: Readonly<Record<string, string>> = {}) {
   return records.map((r) => ({
-    run: r.run ?? null, config: r.config, task: r.task, category: categories[r.task] ?? null,
+    run: r.run ?? null, config: r.config, task: r.task, category: lookup(categories, r.task) ?? null,
     bucket: r.bucket ?? null, score: r.score, samples: r.samples,
   }));
 }
