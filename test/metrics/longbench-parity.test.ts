@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scoreDirectory } from '../../datasets/score.js';
+import { numpyMean, pyRound } from '../../datasets/metrics/py-round.js';
+import { lengthBucket } from '../../datasets/metrics/longbench-categories.js';
+import { readPredictionFile, scoreDirectory } from '../../datasets/score.js';
 import { benchSamples, haveBenchSamples, skipNotice } from './shared-samples.js';
 
 const predsDir = path.join(benchSamples, 'longbench/preds-llama2-7b-chat-4k');
@@ -11,6 +13,11 @@ skipNotice('LongBench parity (result.json, per_record_scores.jsonl)');
 
 describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
   const scored = haveBenchSamples ? scoreDirectory(predsDir) : undefined;
+  const officialPerRecord = () =>
+    readFileSync(path.join(predsDir, 'per_record_scores.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { dataset: string; line: number; score: number });
 
   it('reproduces result.json for all 21 tasks to the last digit', () => {
     const expected = JSON.parse(readFileSync(path.join(predsDir, 'result.json'), 'utf8')) as Record<string, number>;
@@ -21,10 +28,7 @@ describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
   });
 
   it('reproduces every per-record score within 1e-9', () => {
-    const rows = readFileSync(path.join(predsDir, 'per_record_scores.jsonl'), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as { dataset: string; line: number; score: number });
+    const rows = officialPerRecord();
     expect(rows).toHaveLength(4750);
     const byTask = new Map(scored!.tasks.map((t) => [t.task, t.perRecord]));
     const mismatches = rows.filter((r) => !(Math.abs(byTask.get(r.dataset)![r.line] - r.score) <= 1e-9));
@@ -35,5 +39,18 @@ describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
     const t = scored!.tasks.find((x) => x.task === 'passage_retrieval_zh')!;
     expect((100 * t.perRecord.reduce((a, b) => a + b, 0)) / t.samples).toBe(10.125);
     expect(t.score).toBe(10.12);
+  });
+
+  it('LongBench-E (--e) buckets equal round(100 * numpy.mean(bucket), 2) of the official per-record scores', () => {
+    // 63 bucket values; checked once against numpy itself on this data (0 mismatches), here against numpyMean.
+    const e = scoreDirectory(predsDir, { e: true });
+    const rows = officialPerRecord();
+    for (const t of e.tasks) {
+      const lengths = readPredictionFile(path.join(predsDir, `${t.task}.jsonl`)).records.map((r) => r.length as number);
+      const buckets: Record<string, number[]> = { '0-4k': [], '4-8k': [], '8k+': [] };
+      for (const r of rows.filter((x) => x.dataset === t.task)) buckets[lengthBucket(lengths[r.line])].push(r.score);
+      const expected = Object.fromEntries(Object.entries(buckets).map(([b, v]) => [b, pyRound(100 * numpyMean(v), 2)]));
+      expect({ task: t.task, ...t.buckets }).toEqual({ task: t.task, ...expected });
+    }
   });
 });
