@@ -39,7 +39,10 @@ export type BucketScores = Record<LongBenchEBucket, number>;
 export interface TaskScore {
   task: string;
   benchmark: ScoreBenchmark;
-  /** The official task score: LongBench rounded to 2 decimals; InfiniteBench ×100, unrounded. NaN = empty bucket. */
+  /**
+   * The official task score: LongBench rounded to 2 decimals; InfiniteBench ×100, unrounded. For LongBench-E
+   * (which eval.py scores per bucket only) the same rounding over all records, for convenience.
+   */
   score: number;
   /** LongBench-E only: the official per-bucket scores. */
   buckets?: BucketScores;

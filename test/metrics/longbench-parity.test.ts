@@ -2,17 +2,20 @@
 // (result.json) and per record by its metrics.py (per_record_scores.jsonl). See PROVENANCE.md there.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { numpyMean, pyRound } from '../../datasets/metrics/py-round.js';
 import { lengthBucket } from '../../datasets/metrics/longbench-categories.js';
-import { readPredictionFile, scoreDirectory } from '../../datasets/score.js';
+import { readPredictionFile, scoreDirectory, type DirectoryScores } from '../../datasets/score.js';
 import { benchSamples, haveBenchSamples, skipNotice } from './shared-samples.js';
 
 const predsDir = path.join(benchSamples, 'longbench/preds-llama2-7b-chat-4k');
 skipNotice('LongBench parity (result.json, per_record_scores.jsonl)');
 
 describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
-  const scored = haveBenchSamples ? scoreDirectory(predsDir) : undefined;
+  let scored: DirectoryScores;
+  beforeAll(() => {
+    scored = scoreDirectory(predsDir);
+  });
   const officialPerRecord = () =>
     readFileSync(path.join(predsDir, 'per_record_scores.jsonl'), 'utf8')
       .split('\n')
@@ -21,22 +24,22 @@ describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
 
   it('reproduces result.json for all 21 tasks to the last digit', () => {
     const expected = JSON.parse(readFileSync(path.join(predsDir, 'result.json'), 'utf8')) as Record<string, number>;
-    const got = Object.fromEntries(scored!.tasks.map((t) => [t.task, t.score]));
+    const got = Object.fromEntries(scored.tasks.map((t) => [t.task, t.score]));
     expect(Object.keys(expected)).toHaveLength(21);
     expect(got).toEqual(expected);
-    expect(scored!.skipped).toEqual(['per_record_scores.jsonl']);
+    expect(scored.skipped).toEqual(['per_record_scores.jsonl']);
   });
 
   it('reproduces every per-record score within 1e-9', () => {
     const rows = officialPerRecord();
     expect(rows).toHaveLength(4750);
-    const byTask = new Map(scored!.tasks.map((t) => [t.task, t.perRecord]));
+    const byTask = new Map(scored.tasks.map((t) => [t.task, t.perRecord]));
     const mismatches = rows.filter((r) => !(Math.abs(byTask.get(r.dataset)![r.line] - r.score) <= 1e-9));
     expect(mismatches.slice(0, 5).map((r) => ({ ...r, got: byTask.get(r.dataset)![r.line] }))).toEqual([]);
   });
 
   it('hits the half-to-even tie in passage_retrieval_zh (exactly 10.125 → 10.12)', () => {
-    const t = scored!.tasks.find((x) => x.task === 'passage_retrieval_zh')!;
+    const t = scored.tasks.find((x) => x.task === 'passage_retrieval_zh')!;
     expect((100 * t.perRecord.reduce((a, b) => a + b, 0)) / t.samples).toBe(10.125);
     expect(t.score).toBe(10.12);
   });
