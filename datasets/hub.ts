@@ -339,13 +339,14 @@ export async function weightFiles(dir: string): Promise<string[]> {
 
 /**
  * A model spec is a local folder or a Hub id with an optional revision ("org/name@rev"). Returns a folder holding
- * config.json, the tokenizer files and the safetensors weights (all shards of a sharded checkpoint).
+ * config.json, the tokenizer files and the safetensors weights (all shards of a sharded checkpoint); with
+ * `weights: false` only the config and tokenizer files (enough to build prompts).
  */
-export async function resolveModel(spec: string, opts: { env?: HubEnv; onProgress?: (p: Progress) => void } = {}): Promise<string> {
+export async function resolveModel(spec: string, opts: { env?: HubEnv; onProgress?: (p: Progress) => void; weights?: boolean } = {}): Promise<string> {
+  const withWeights = opts.weights ?? true;
   if (existsSync(spec) && (await stat(spec)).isDirectory()) {
-    const missing = ['config.json', 'tokenizer.json'].filter((f) => !existsSync(path.join(spec, f)));
-    const weights = await weightFiles(spec);
-    missing.push(...weights.filter((f) => !existsSync(path.join(spec, f))));
+    const missing = (withWeights ? ['config.json', 'tokenizer.json'] : ['tokenizer.json']).filter((f) => !existsSync(path.join(spec, f)));
+    if (withWeights) missing.push(...(await weightFiles(spec)).filter((f) => !existsSync(path.join(spec, f))));
     if (missing.length) throw new UserError(`model folder ${spec} lacks ${missing.join(', ')}`);
     return spec;
   }
@@ -356,6 +357,7 @@ export async function resolveModel(spec: string, opts: { env?: HubEnv; onProgres
   const revision = m[2] ?? 'main';
   const fetchHint = `pcomp model pull ${spec}`;
   const meta = await snapshot(env, repo, { revision, paths: MODEL_FILES, optional: OPTIONAL_MODEL_FILES, fetchHint, onProgress: opts.onProgress });
+  if (!withWeights) return meta.dir;
   const weights = await weightFiles(meta.dir);
   await snapshot(env, repo, { revision: meta.commit, paths: weights, fetchHint, onProgress: opts.onProgress });
   return meta.dir;
