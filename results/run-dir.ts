@@ -4,7 +4,8 @@
 //   <section>/<config>/<unit>.jsonl    one appended line per finished sample (section: predictions | nll)
 // Re-opening the same directory with the same identity resumes: finished ids are read back, a line cut
 // short by a kill is dropped, and `pending()` yields only what is left of this shard's samples.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { readJsonFile, writeJsonAtomic } from './atomic-file.js';
@@ -75,7 +76,7 @@ export interface FinishStats {
 export class RunDir<Line extends IdentifiedLine = PredictionLine> {
   readonly manifestPath: string;
   private readonly stores = new Map<string, LineStore<Line>>();
-  private readonly plans = new Map<string, string[]>();
+  private readonly plans = new Map<string, { ids: string[]; owned: Set<string> }>();
 
   private constructor(readonly dir: string, public manifest: RunManifest, readonly warnings: string[]) {
     this.manifestPath = join(dir, 'manifest.json');
@@ -90,7 +91,12 @@ export class RunDir<Line extends IdentifiedLine = PredictionLine> {
   ): RunDir<Line> {
     for (const name of Object.keys(identity.configs)) checkPathName('config', name);
     const manifestPath = join(dir, 'manifest.json');
+    if (!existsSync(manifestPath) && existsSync(dir) && readdirSync(dir).length > 0)
+      throw new UserError(`${dir}: exists, is not empty and has no manifest.json; not a pcomp run directory to continue`, {
+        hint: 'give --out a new or empty directory',
+      });
     const warnings: string[] = [];
+    takeWriterLock(dir, warnings);
     const session: SessionRecord = {
       startedAt: now.toISOString(),
       device: provenance.device,
@@ -154,7 +160,7 @@ export class RunDir<Line extends IdentifiedLine = PredictionLine> {
       writeJsonAtomic(path, { unit, ids: [...ids] } satisfies Plan);
     }
     const mine = selectShard(ids, this.shard);
-    this.plans.set(unit, mine);
+    this.plans.set(unit, { ids: mine, owned: new Set(mine) });
     return mine;
   }
 
@@ -173,15 +179,15 @@ export class RunDir<Line extends IdentifiedLine = PredictionLine> {
 
   /** This shard's ids of a planned unit that have no line yet, in plan order. */
   pending(config: string, unit: string): string[] {
-    const mine = this.plans.get(unit);
-    if (!mine) throw new Error(`plan(${JSON.stringify(unit)}, ids) must be called before pending()`);
+    const plan = this.plans.get(unit);
+    if (!plan) throw new Error(`plan(${JSON.stringify(unit)}, ids) must be called before pending()`);
     const store = this.store(config, unit);
-    return mine.filter((id) => !store.has(id));
+    return plan.ids.filter((id) => !store.has(id));
   }
 
   append(config: string, unit: string, line: Line): void {
-    const mine = this.plans.get(unit);
-    if (mine && !mine.includes(line._id))
+    const plan = this.plans.get(unit);
+    if (plan && !plan.owned.has(line._id))
       throw new Error(`sample ${line._id} of ${unit} is not in shard ${formatShard(this.shard)}`);
     this.store(config, unit).append(line);
   }
@@ -202,9 +208,58 @@ export class RunDir<Line extends IdentifiedLine = PredictionLine> {
     this.close();
   }
 
+  /** Closes the files and releases the writer lock; call it in a finally block. */
   close(): void {
     for (const store of this.stores.values()) store.close();
     this.stores.clear();
+    releaseWriterLock(this.dir);
+  }
+}
+
+const LOCK_FILE = 'writer.lock';
+
+/**
+ * Two live processes appending to one directory would record samples twice. A lock file names the
+ * writer (host, pid). A lock left by a dead process on this host is taken over silently; one from
+ * another host cannot be checked (a requeued Slurm job lands on a new node), so it is taken over
+ * with a warning.
+ */
+function takeWriterLock(dir: string, warnings: string[]): void {
+  const path = join(dir, LOCK_FILE);
+  const me = { host: hostname(), pid: process.pid };
+  if (existsSync(path)) {
+    let holder: { host?: string; pid?: number } = {};
+    try {
+      holder = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      // a torn lock file is as good as none
+    }
+    if (holder.host === me.host && typeof holder.pid === 'number' && holder.pid !== me.pid && processAlive(holder.pid))
+      throw new UserError(`${dir}: another pcomp process (pid ${holder.pid}) is writing this run directory`, {
+        hint: `wait for it to finish, or stop it; remove ${path} only if no such process exists`,
+      });
+    if (holder.host !== undefined && holder.host !== me.host)
+      warnings.push(`${path}: taking over from a writer on host ${holder.host} (pid ${holder.pid}); make sure it is no longer running`);
+  }
+  writeJsonAtomic(path, me);
+}
+
+function releaseWriterLock(dir: string): void {
+  const path = join(dir, LOCK_FILE);
+  try {
+    const holder = JSON.parse(readFileSync(path, 'utf8')) as { host?: string; pid?: number };
+    if (holder.host === hostname() && holder.pid === process.pid) rmSync(path, { force: true });
+  } catch {
+    // already gone
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

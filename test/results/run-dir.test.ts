@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunDir, readManifest, readRunLines } from '../../results/run-dir.js';
@@ -105,6 +105,24 @@ describe('run directory', () => {
     const run = RunDir.open(dir, identity());
     expect(() => run.plan('qasper', sampleIds('qasper', 5))).toThrow(/samples of qasper differ.*position 4.*4 vs 5 samples/);
     run.close();
+  });
+
+  it('refuses a directory another live process is writing, and one that is not a run directory', () => {
+    const dir = tmp();
+    runAll(dir, 2);
+    // the parent of this test worker is alive on this host: a stand-in for a concurrent writer
+    writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ host: hostname(), pid: process.ppid }));
+    expect(() => RunDir.open(dir, identity())).toThrow(new RegExp(`another pcomp process \\(pid ${process.ppid}\\) is writing`));
+    // a lock from another host cannot be checked: taken over, with a warning
+    writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ host: 'elsewhere', pid: 1 }));
+    const run = RunDir.open(dir, identity());
+    expect(run.warnings[0]).toMatch(/taking over from a writer on host elsewhere/);
+    run.close();
+    expect(existsSync(join(dir, 'writer.lock'))).toBe(false);
+
+    const other = tmp();
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    expect(() => RunDir.open(other, identity())).toThrow(/is not empty and has no manifest\.json/);
   });
 
   it('rejects config names that would escape the run directory', () => {

@@ -136,3 +136,16 @@ describe('createReporter', () => {
     expect(text).toContain('running score 100.00');
   });
 });
+
+describe('rate meter', () => {
+  it('reports the first sample exactly, then smooths, and turns the pace into an ETA', async () => {
+    const { RateMeter } = await import('../../cli/ui/rate-meter.js');
+    let t = 100;
+    const meter = new RateMeter(() => t, 0.5);
+    expect(meter.rates(10)).toEqual({});
+    t = 102; // 2 s, 1000 tokens
+    expect(meter.sample(1000, 9)).toEqual({ samplesPerSec: 0.5, tokensPerSec: 500, etaSec: 18 });
+    t = 106; // 4 s, 1000 tokens: pace 0.5·4 + 0.5·2 = 3 s/sample, tokens 0.5·250 + 0.5·500 = 375/s
+    expect(meter.sample(1000, 8)).toEqual({ samplesPerSec: 1 / 3, tokensPerSec: 375, etaSec: 24 });
+  });
+});
