@@ -56,6 +56,11 @@ export interface ScoreOptions {
   e?: boolean;
   /** InfiniteBench model name: the official math_calc scorer drops GPT-4's first number. */
   model?: string;
+  /**
+   * code_sim_score flavour for lcc/repobench-p: 'difflib' (default; what the published scores used) or
+   * 'levenshtein' (fuzzywuzzy with python-Levenshtein installed).
+   */
+  codeSim?: 'difflib' | 'levenshtein';
   /** Where the records came from, for error messages (`file`, 1-based line per record). */
   source?: { file: string; lines: number[] };
 }
@@ -79,7 +84,8 @@ function stringField(rec: PredictionInput, key: 'pred' | 'prediction', at: strin
 function scoreLongBench(task: string, preds: readonly PredictionInput[], opts: ScoreOptions): TaskScore {
   const base = longBenchBaseTask(task);
   const info = LONGBENCH_TASKS[base];
-  const metric = getMetric(info.metric);
+  const metricName = info.metric === 'code_sim_score' && opts.codeSim === 'levenshtein' ? 'code_sim_score_levenshtein' : info.metric;
+  const metric = getMetric(metricName);
   // eval.py passes the *last* record's all_classes for every record (harmless: it is constant per task).
   const lastClasses = preds.length > 0 ? preds[preds.length - 1].all_classes : null;
   if (lastClasses != null && (!Array.isArray(lastClasses) || !lastClasses.every((c) => typeof c === 'string')))
@@ -95,7 +101,7 @@ function scoreLongBench(task: string, preds: readonly PredictionInput[], opts: S
     try {
       return metric.fn(pred, answers, { all_classes: allClasses });
     } catch (e) {
-      throw new UserError(`${at}: ${info.metric}: ${(e as Error).message}`, { cause: e });
+      throw new UserError(`${at}: ${metricName}: ${(e as Error).message}`, { cause: e });
     }
   });
   if (!opts.e) {
@@ -204,7 +210,7 @@ function taskOfFile(fileName: string, benchmark: 'longbench' | 'infinitebench'):
 /** Scores every task file in a prediction directory. */
 export function scoreDirectory(
   dir: string,
-  opts: { benchmark?: 'longbench' | 'infinitebench'; e?: boolean; model?: string } = {},
+  opts: { benchmark?: 'longbench' | 'infinitebench'; e?: boolean; model?: string; codeSim?: ScoreOptions['codeSim'] } = {},
 ): DirectoryScores {
   let names: string[];
   try {
@@ -230,7 +236,7 @@ export function scoreDirectory(
   found.sort((a, b) => rank(a.task) - rank(b.task));
   const tasks = found.map(({ task, file }) => {
     const { records, lines } = readPredictionFile(file);
-    return scoreTask(task, records, { e: opts.e, model: opts.model, source: { file, lines } });
+    return scoreTask(task, records, { e: opts.e, model: opts.model, codeSim: opts.codeSim, source: { file, lines } });
   });
   return { benchmark: benchmark === 'longbench' && opts.e ? 'longbench-e' : benchmark, dir, tasks, skipped };
 }

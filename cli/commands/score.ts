@@ -9,6 +9,7 @@ export interface ScoreCommandOptions {
   e: boolean;
   json: boolean;
   modelName?: string;
+  codeSim: string;
 }
 
 const EXAMPLES = `
@@ -30,6 +31,7 @@ export function register(program: Command): void {
     .option('--benchmark <name>', 'longbench or infinitebench (default: guessed from the file names)')
     .option('--e', 'LongBench-E: score by length bucket', false)
     .option('--json', 'print {task: score, ..., categories, overall} as JSON', false)
+    .option('--code-sim <flavour>', 'lcc/repobench-p similarity: difflib (as published) or levenshtein (python-Levenshtein installed)', 'difflib')
     .option('--model-name <name>', 'InfiniteBench model name (math_calc drops gpt4\'s first number); default: the directory name')
     .addHelpText('after', EXAMPLES)
     .action(async (dir: string, opts: ScoreCommandOptions) => {
@@ -49,8 +51,10 @@ export async function scoreCommandOutput(dir: string, opts: ScoreCommandOptions)
     throw new UserError(`--benchmark must be longbench or infinitebench, not "${opts.benchmark}"`);
   const benchmark = opts.benchmark as 'longbench' | 'infinitebench' | undefined;
   if (opts.e && benchmark === 'infinitebench') throw new UserError('--e applies to LongBench only');
+  if (opts.codeSim !== 'difflib' && opts.codeSim !== 'levenshtein')
+    throw new UserError(`--code-sim must be difflib or levenshtein, not "${opts.codeSim}"`);
   const model = opts.modelName ?? path.basename(path.resolve(dir));
-  const scores = scoreDirectory(dir, { benchmark, e: opts.e, model });
+  const scores = scoreDirectory(dir, { benchmark, e: opts.e, model, codeSim: opts.codeSim });
   const summary = summarize(scores);
   const warnings = scores.skipped.length > 0 && opts.json ? [`skipped files that name no ${scores.benchmark} task: ${scores.skipped.join(', ')}`] : [];
   const text = opts.json ? `${JSON.stringify(summaryJson(summary), null, 2)}\n` : summaryTable(scores, summary);

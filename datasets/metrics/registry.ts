@@ -7,7 +7,7 @@
 // applied by datasets/score.ts. InfiniteBench fns read the raw label from `record.label` when given
 // (a str, a number or a list — the official code behaves differently for each) and fall back to `answers`.
 import { classificationScore } from './classification.js';
-import { codeSimScore } from './code-sim.js';
+import { codeSimScore, codeSimScoreLevenshtein } from './code-sim.js';
 import { INFINITEBENCH_SCORERS } from './infinitebench.js';
 import { qaF1Score, qaF1ZhScore } from './qa-f1.js';
 import { countScore, retrievalScore, retrievalZhScore } from './retrieval.js';
@@ -51,6 +51,8 @@ const longBench: Record<string, PairMetric> = {
   retrieval_zh_score: retrievalZhScore,
   count_score: countScore,
   code_sim_score: codeSimScore,
+  /** code_sim_score as it comes out when python-Levenshtein is installed (not the published setup). */
+  code_sim_score_levenshtein: codeSimScoreLevenshtein,
 };
 
 const metrics = new Map<string, Metric>();

@@ -154,3 +154,19 @@ describe('metric registry', () => {
     expect(() => getMetric('bleu')).toThrow(/unknown metric "bleu"/);
   });
 });
+
+describe('code_sim_score_levenshtein (fuzzywuzzy with python-Levenshtein)', () => {
+  it('is the indel ratio 2·LCS/(|a|+|b|), rounded half to even', async () => {
+    const { fuzzRatioLevenshtein } = await import('../../datasets/metrics/code-sim.js');
+    expect(fuzzRatioLevenshtein('abcd', 'abce')).toBe(75); // LCS 3 of 8
+    expect(fuzzRatioLevenshtein('ab', 'ba')).toBe(50); // LCS 1 of 4
+    expect(fuzzRatioLevenshtein('abcde', 'abc')).toBe(75); // 6/8 = 0.75
+    expect(fuzzRatioLevenshtein('a', 'abcdefg')).toBe(25); // 2/8 = 0.25 → 25
+    expect(fuzzRatioLevenshtein('', '')).toBe(100);
+    expect(getMetric('code_sim_score_levenshtein').fn('x', ['x', 'y'])).toBe(1);
+    // where difflib and Levenshtein disagree: autojunk blinds difflib, not the indel ratio
+    const a = 'abcdefghij'.repeat(5);
+    expect(fuzzRatio(a, 'x'.repeat(150) + a)).toBe(0);
+    expect(fuzzRatioLevenshtein(a, 'x'.repeat(150) + a)).toBe(40);
+  });
+});

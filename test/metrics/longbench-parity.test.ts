@@ -56,4 +56,16 @@ describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
       expect({ task: t.task, ...t.buckets }).toEqual({ task: t.task, ...expected });
     }
   });
+
+  it('with --code-sim levenshtein, reproduces the python-Levenshtein per-record scores and task means', () => {
+    const lev = scoreDirectory(predsDir, { codeSim: 'levenshtein' });
+    const rows = officialPerRecord() as Array<{ dataset: string; line: number; score_if_python_Levenshtein_installed?: number }>;
+    const withLev = rows.filter((r) => r.score_if_python_Levenshtein_installed !== undefined);
+    expect(withLev).toHaveLength(1000);
+    const byTask = new Map(lev.tasks.map((t) => [t.task, t.perRecord]));
+    const mismatches = withLev.filter((r) => !(Math.abs(byTask.get(r.dataset)![r.line] - r.score_if_python_Levenshtein_installed!) <= 1e-9));
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    // benchmarks.md §1.7: 60.87 / 54.45 with python-Levenshtein, versus the published 58.65 / 52.08
+    expect(lev.tasks.filter((t) => t.task === 'lcc' || t.task === 'repobench-p').map((t) => t.score)).toEqual([60.87, 54.45]);
+  });
 });

@@ -157,6 +157,16 @@ describe('scoreDirectory and summary', () => {
   });
 });
 
+describe('code-sim flavour', () => {
+  it('switches lcc/repobench-p to the indel ratio and leaves other tasks alone', () => {
+    const a = 'abcdefghij'.repeat(5);
+    const recs = [lb(a, ['x'.repeat(150) + a])];
+    expect(scoreTask('lcc', recs).score).toBe(0);
+    expect(scoreTask('lcc', recs, { codeSim: 'levenshtein' }).score).toBe(40);
+    expect(scoreTask('passage_count', tieRecords, { codeSim: 'levenshtein' }).score).toBe(10.12);
+  });
+});
+
 describe('pcomp score (command)', () => {
   afterEach(() => vi.restoreAllMocks());
 
@@ -188,6 +198,7 @@ describe('pcomp score (command)', () => {
     expect(out).toMatch(/Avg \(mean of categories\)\s+10\.12/);
     await expect(run([dir, '--benchmark', 'mmlu'])).rejects.toThrow(/--benchmark must be longbench or infinitebench/);
     await expect(run([dir, '--benchmark', 'infinitebench', '--e'])).rejects.toThrow(/--e applies to LongBench only/);
+    await expect(run([dir, '--code-sim', 'jaro'])).rejects.toThrow(/--code-sim must be difflib or levenshtein/);
   });
 
   it('--model-name enables the gpt4 math_calc rule; by default it is the directory name', async () => {
