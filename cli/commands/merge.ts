@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .command('merge')
     .description('combine the shard directories of one run and check that nothing is missing or duplicated')
     .argument('<shard-dirs...>', 'the run directories written with --shard 0/n ... n-1/n')
-    .requiredOption('--out <dir>', 'the merged run directory (must not exist yet)')
+    .requiredOption('--out <dir>', 'the merged run directory (new or empty)')
     .addHelpText('after', EXAMPLES)
     .action(async (dirs: string[], opts: MergeOptions) => {
       process.stdout.write(await mergeCommand(dirs, opts));
