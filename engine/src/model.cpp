@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -8,6 +9,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "backend/cpu/kernels.h"
 
 namespace pcomp {
 
@@ -149,7 +151,18 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   return c;
 }
 
-std::unique_ptr<Model> load_model(const std::string& dir) {
+WeightStorage weight_storage_from_env() {
+  const char* v = std::getenv("PCOMP_WEIGHTS");
+  const std::string s = v ? v : "";
+  if (s.empty() || s == "auto") return WeightStorage::Auto;
+  if (s == "f32") return WeightStorage::F32;
+  if (s == "bf16") return WeightStorage::BF16;
+  throw EngineError("PCOMP_WEIGHTS=" + s + ": expected f32, bf16 or auto");
+}
+
+std::unique_ptr<Model> load_model(const std::string& dir) { return load_model(dir, weight_storage_from_env()); }
+
+std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage) {
   auto m = std::make_unique<Model>();
   m->dir = dir;
   const std::string cfg_path = dir + "/config.json";
@@ -190,7 +203,7 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
     }
 
   std::set<std::string> dtypes;
-  auto get = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) -> const float* {
+  auto find = [&](const std::string& name, const std::vector<int64_t>& shape, bool required) -> const TensorInfo* {
     auto it = where.find(name);
     if (it == where.end()) {
       if (!required) return nullptr;
@@ -210,7 +223,10 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
       throw EngineError(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + " but config.json implies " +
                         shape_str(shape));
     dtypes.insert(dtype_name(t.dtype));
-    size_t n = size_t(t.numel());
+    return &t;
+  };
+  auto to_f32 = [&](const TensorInfo& t) -> const float* {
+    const size_t n = size_t(t.numel());
     m->weight_bytes += n * 4;
     if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % 4 == 0)
       return reinterpret_cast<const float*>(t.data);  // zero-copy from the mapping
@@ -218,35 +234,59 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
     convert_to_f32(t.dtype, t.data, m->owned.back().data(), n);
     return m->owned.back().data();
   };
+  auto get = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) -> const float* {
+    const TensorInfo* t = find(name, shape, required);
+    return t ? to_f32(*t) : nullptr;
+  };
+  // The storage of the matrices follows the first one's file dtype under Auto, so a model is never
+  // half bf16 and half f32.
+  bool bf16 = storage == WeightStorage::BF16;
+  bool decided = storage != WeightStorage::Auto;
+  auto get_matrix = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) -> Weight {
+    const TensorInfo* t = find(name, shape, required);
+    if (!t) return Weight();
+    if (!decided) bf16 = t->dtype == DType::BF16, decided = true;
+    if (!bf16) return Weight(to_f32(*t));
+    const size_t n = size_t(t->numel());
+    m->weight_bytes += n * 2;
+    if (t->dtype == DType::BF16 && reinterpret_cast<uintptr_t>(t->data) % 2 == 0)
+      return Weight::from_bf16(reinterpret_cast<const uint16_t*>(t->data));  // zero-copy
+    std::vector<float> f(n);
+    convert_to_f32(t->dtype, t->data, f.data(), n);
+    m->owned_bf16.emplace_back(n);
+    std::vector<uint16_t>& out = m->owned_bf16.back();
+    for (size_t i = 0; i < n; ++i) out[i] = cpu::f32_to_bf16(f[i]);
+    return Weight::from_bf16(out.data());
+  };
 
   const int64_t D = c.dim, H = c.n_heads * int64_t(c.head_dim), KV = c.n_kv_heads * int64_t(c.head_dim), F = c.hidden, V = c.vocab;
-  m->embed = get("model.embed_tokens.weight", {V, D});
+  const TensorInfo* embed = find("model.embed_tokens.weight", {V, D}, true);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights w;
     w.attn_norm = get(p + "input_layernorm.weight", {D});
-    w.wq = get(p + "self_attn.q_proj.weight", {H, D});
-    w.wk = get(p + "self_attn.k_proj.weight", {KV, D});
-    w.wv = get(p + "self_attn.v_proj.weight", {KV, D});
-    w.wo = get(p + "self_attn.o_proj.weight", {D, H});
+    w.wq = get_matrix(p + "self_attn.q_proj.weight", {H, D});
+    w.wk = get_matrix(p + "self_attn.k_proj.weight", {KV, D});
+    w.wv = get_matrix(p + "self_attn.v_proj.weight", {KV, D});
+    w.wo = get_matrix(p + "self_attn.o_proj.weight", {D, H});
     if (c.qkv_bias) {
       w.bq = get(p + "self_attn.q_proj.bias", {H});
       w.bk = get(p + "self_attn.k_proj.bias", {KV});
       w.bv = get(p + "self_attn.v_proj.bias", {KV});
     }
     w.ffn_norm = get(p + "post_attention_layernorm.weight", {D});
-    w.w_gate = get(p + "mlp.gate_proj.weight", {F, D});
-    w.w_up = get(p + "mlp.up_proj.weight", {F, D});
-    w.w_down = get(p + "mlp.down_proj.weight", {D, F});
+    w.w_gate = get_matrix(p + "mlp.gate_proj.weight", {F, D});
+    w.w_up = get_matrix(p + "mlp.up_proj.weight", {F, D});
+    w.w_down = get_matrix(p + "mlp.down_proj.weight", {D, F});
     m->layers.push_back(w);
   }
   m->norm = get("model.norm.weight", {D});
-  if (c.tied) {
-    m->lm_head = get("lm_head.weight", {V, D}, false);
-    if (!m->lm_head) m->lm_head = m->embed;
-  } else {
-    m->lm_head = get("lm_head.weight", {V, D});
-  }
+  // The embedding is read a row per token, so it stays f32; a tied bf16 head is the file's bf16
+  // data (or a bf16 copy) beside it.
+  m->embed = to_f32(*embed);
+  m->lm_head = get_matrix("lm_head.weight", {V, D}, !c.tied);
+  if (!m->lm_head.data) m->lm_head = bf16 ? get_matrix("model.embed_tokens.weight", {V, D}) : Weight(m->embed);
+  m->storage_dtype = bf16 ? "bf16" : "f32";
   for (const auto& d : dtypes) m->weight_dtype += (m->weight_dtype.empty() ? "" : "+") + d;
   return m;
 }

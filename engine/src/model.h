@@ -1,10 +1,14 @@
-// A loaded model: its config (from config.json) and f32 weights (memory-mapped when the file is
-// f32 and aligned, converted once at load otherwise).
+// A loaded model: its config (from config.json) and its weights. Norms, biases and the embedding
+// table are f32; the projection matrices (and the output head) are stored f32 or bf16, chosen at
+// load: memory-mapped when the file already holds that dtype (and is aligned), converted once
+// otherwise. bf16 halves the memory and the bytes each decode step reads; kernels accumulate in f32.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "safetensors.h"
 
 namespace pcomp {
@@ -30,10 +34,16 @@ struct ModelConfig {
 };
 
 struct LayerWeights {
-  const float *attn_norm = nullptr, *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+  const float *attn_norm = nullptr, *ffn_norm = nullptr;
+  Weight wq, wk, wv, wo, w_gate, w_up, w_down;
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
-  const float *ffn_norm = nullptr, *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
 };
+
+// How the projection matrices are stored. Auto: bf16 when the file holds bf16, f32 otherwise.
+enum class WeightStorage { Auto, F32, BF16 };
+// The PCOMP_WEIGHTS environment variable (f32 | bf16 | auto, unset = auto); throws EngineError
+// naming the variable for any other value.
+WeightStorage weight_storage_from_env();
 
 struct Model {
   std::string dir;
@@ -41,15 +51,18 @@ struct Model {
   std::vector<LayerWeights> layers;
   const float* embed = nullptr;    // [vocab, dim]
   const float* norm = nullptr;     // [dim]
-  const float* lm_head = nullptr;  // [vocab, dim] (== embed when tied)
+  Weight lm_head;                  // [vocab, dim] (the embedding's data when tied)
   std::string weight_dtype;        // dtype found in the files
-  size_t weight_bytes = 0;         // bytes of f32 weights in use
+  std::string storage_dtype;       // "f32" or "bf16": how the matrices are held
+  size_t weight_bytes = 0;         // bytes of weights in use, as stored
   std::vector<std::unique_ptr<SafetensorsFile>> files;
-  std::vector<std::vector<float>> owned;  // converted tensors
+  std::vector<std::vector<float>> owned;          // converted f32 tensors
+  std::vector<std::vector<uint16_t>> owned_bf16;  // converted bf16 matrices
 };
 
 // Loads dir/config.json and dir/model.safetensors (or the sharded index). Throws EngineError whose
-// message names the file and the field or tensor at fault.
+// message names the file and the field or tensor at fault. The one-argument form reads PCOMP_WEIGHTS.
+std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage);
 std::unique_ptr<Model> load_model(const std::string& dir);
 
 // Parses a config.json document (exposed for tests).

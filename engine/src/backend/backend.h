@@ -1,12 +1,31 @@
 // The device interface of the engine: a struct of function pointers, one per op. The forward pass
 // and the policies call only these. CPU (backend/cpu) is always built; CUDA (cuda/) when nvcc is
 // found. `supports(op)` lets a backend decline an op, which then runs on the CPU twin.
-// All tensors are row-major f32 in host-visible memory unless a backend documents otherwise.
+// All tensors are row-major f32 in host-visible memory unless a backend documents otherwise; weight
+// matrices may also be bf16 (see Weight).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 namespace pcomp {
+
+// A weight matrix as the model stores it: f32, or bf16 (the upper 16 bits of an f32) that kernels
+// widen to f32 in registers and accumulate in f32. bf16 halves the bytes a decode step streams.
+enum class WeightType : uint8_t { F32, BF16 };
+struct Weight {
+  const void* data = nullptr;
+  WeightType type = WeightType::F32;
+  Weight() = default;
+  Weight(const float* p) : data(p) {}  // implicit, so f32 callers pass a plain pointer
+  static Weight from_bf16(const uint16_t* p) {
+    Weight w;
+    w.data = p;
+    w.type = WeightType::BF16;
+    return w;
+  }
+  const float* f32() const { return type == WeightType::F32 ? static_cast<const float*>(data) : nullptr; }
+  const uint16_t* bf16() const { return type == WeightType::BF16 ? static_cast<const uint16_t*>(data) : nullptr; }
+};
 
 enum class Op { MatMul, RmsNorm, Rope, Attention, SiluMul, Add, LogSoftmaxPick, Count };
 
@@ -27,8 +46,8 @@ struct AttentionArgs {
 struct Backend {
   const char* name;
   bool (*supports)(Op op);
-  // y[t, n] = sum_k x[t, k] * w[n, k] + (bias ? bias[n] : 0); w is an nn.Linear weight [N, K].
-  void (*matmul)(float* y, const float* x, const float* w, const float* bias, int T, int N, int K);
+  // y[t, n] = sum_k x[t, k] * w[n, k] + (bias ? bias[n] : 0); w is an nn.Linear weight [N, K], f32 or bf16.
+  void (*matmul)(float* y, const float* x, Weight w, const float* bias, int T, int N, int K);
   // out[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w
   void (*rmsnorm)(float* out, const float* x, const float* w, int T, int D, float eps);
   // In-place rotate_half RoPE on x[t, h*hd .. (h+1)*hd) with angle pos[t] * inv_freq[i].

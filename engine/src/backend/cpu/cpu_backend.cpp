@@ -1,5 +1,7 @@
-// CPU backend: plain C++ with AVX2/FMA paths where the compiler targets them, threaded through
-// the process pool. Each op is the reference twin of its CUDA kernel in cuda/.
+// CPU backend: the op table. Matrix products, attention and SiLU go to the kernels chosen at run
+// time from the CPU's features (cpu_features.h, kernels.h); the light ops stay here, vectorised
+// where the compiler targets AVX2. Threaded through the process pool. Each op is the reference
+// twin of its CUDA kernel in cuda/.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +10,8 @@
 
 #include "../../threadpool.h"
 #include "../backend.h"
+#include "cpu_features.h"
+#include "kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -17,6 +21,10 @@
 namespace pcomp {
 
 namespace {
+
+using cpu::active_kernels;
+using cpu::KernelChoice;
+using cpu::KernelSet;
 
 #ifdef PCOMP_AVX2
 inline float hsum(__m256 v) {
@@ -45,58 +53,12 @@ inline float dot(const float* a, const float* b, int n) {
   return s;
 }
 
-// A 4x4 register tile: rows x0..x3 of X against rows w0..w3 of W.
-inline void dot4x4(const float* const* x, const float* const* w, int K, float out[4][4]) {
-  int k = 0;
-#ifdef PCOMP_AVX2
-  __m256 acc[4][4];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (; k + 8 <= K; k += 8) {
-    __m256 wv[4];
-    for (int j = 0; j < 4; ++j) wv[j] = _mm256_loadu_ps(w[j] + k);
-    for (int i = 0; i < 4; ++i) {
-      __m256 xv = _mm256_loadu_ps(x[i] + k);
-      for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) out[i][j] = hsum(acc[i][j]);
-#else
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) out[i][j] = 0.f;
-#endif
-  for (; k < K; ++k)
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) out[i][j] += x[i][k] * w[j][k];
-}
-
-void cpu_matmul(float* y, const float* x, const float* w, const float* bias, int T, int N, int K) {
-  // Tasks are (row block, column block) pairs so that both one-token decode (T=1, many columns)
-  // and long prefills (many rows) split evenly across threads.
-  const int TB = 64, NB = 64;
-  const int tb = (T + TB - 1) / TB, nb = (N + NB - 1) / NB;
-  pool().parallel_for(tb * nb, [&](int task) {
-    const int t0 = (task / nb) * TB, t1 = std::min(T, t0 + TB);
-    const int n0 = (task % nb) * NB, n1 = std::min(N, n0 + NB);
-    int t = t0;
-    for (; t + 4 <= t1; t += 4) {
-      const float* xr[4] = {x + size_t(t) * K, x + size_t(t + 1) * K, x + size_t(t + 2) * K, x + size_t(t + 3) * K};
-      int n = n0;
-      for (; n + 4 <= n1; n += 4) {
-        const float* wr[4] = {w + size_t(n) * K, w + size_t(n + 1) * K, w + size_t(n + 2) * K, w + size_t(n + 3) * K};
-        float o[4][4];
-        dot4x4(xr, wr, K, o);
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) y[size_t(t + i) * N + n + j] = o[i][j] + (bias ? bias[n + j] : 0.f);
-      }
-      for (; n < n1; ++n)
-        for (int i = 0; i < 4; ++i) y[size_t(t + i) * N + n] = dot(xr[i], w + size_t(n) * K, K) + (bias ? bias[n] : 0.f);
-    }
-    for (; t < t1; ++t)
-      for (int n = n0; n < n1; ++n)
-        y[size_t(t) * N + n] = dot(x + size_t(t) * K, w + size_t(n) * K, K) + (bias ? bias[n] : 0.f);
-  });
+void cpu_matmul(float* y, const float* x, Weight w, const float* bias, int T, int N, int K) {
+  const KernelChoice& k = active_kernels();
+  const KernelSet set = w.type == WeightType::BF16 ? k.bf16 : k.f32;
+  if (set == KernelSet::Avx512Bf16) return cpu::matmul_avx512bf16(y, x, w.bf16(), bias, T, N, K);
+  if (set == KernelSet::Avx2) return cpu::matmul_avx2(y, x, w, bias, T, N, K);
+  cpu::matmul_reference(y, x, w, bias, T, N, K);
 }
 
 void cpu_rmsnorm(float* out, const float* x, const float* w, int T, int D, float eps) {
@@ -135,43 +97,12 @@ void cpu_rope(float* x, const int32_t* pos, const float* inv_freq, int T, int n_
 }
 
 void cpu_attention(const AttentionArgs& a) {
-  const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
-  const int QB = 16;  // queries per task
-  const int qblocks = (a.n_q + QB - 1) / QB;
-  pool().parallel_for(a.n_heads * qblocks, [&](int task) {
-    const int h = task / qblocks, qb = task % qblocks;
-    const int kvh = h / group;
-    const float* K = a.k[kvh];
-    const float* V = a.v[kvh];
-    const int len = a.kv_len[kvh];
-    std::vector<float> acc(hd);
-    for (int i = qb * QB; i < std::min(a.n_q, qb * QB + QB); ++i) {
-      const float* q = a.q + (size_t(i) * a.n_heads + h) * hd;
-      const int last = len - a.n_q + i;  // inclusive
-      const int first = a.sliding_window > 0 ? std::max(0, last - a.sliding_window + 1) : 0;
-      float m = -std::numeric_limits<float>::infinity(), l = 0.f;
-      std::fill(acc.begin(), acc.end(), 0.f);
-      for (int j = first; j <= last; ++j) {
-        float s = dot(q, K + size_t(j) * hd, hd) * a.scale;
-        if (s > m) {
-          float corr = std::exp(m - s);
-          l *= corr;
-          for (int d = 0; d < hd; ++d) acc[d] *= corr;
-          m = s;
-        }
-        float p = std::exp(s - m);
-        l += p;
-        const float* vr = V + size_t(j) * hd;
-        for (int d = 0; d < hd; ++d) acc[d] += p * vr[d];
-      }
-      float* o = a.out + (size_t(i) * a.n_heads + h) * hd;
-      const float inv = l > 0 ? 1.f / l : 0.f;
-      for (int d = 0; d < hd; ++d) o[d] = acc[d] * inv;
-    }
-  });
+  if (active_kernels().f32 == KernelSet::Reference) return cpu::attention_reference(a);
+  cpu::attention_avx2(a);
 }
 
 void cpu_silu_mul(float* gate, const float* up, size_t n) {
+  if (active_kernels().f32 != KernelSet::Reference) return cpu::silu_mul_avx2(gate, up, n);
   for (size_t i = 0; i < n; ++i) {
     float g = gate[i];
     gate[i] = g / (1.f + std::exp(-g)) * up[i];
