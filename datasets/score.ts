@@ -1,7 +1,8 @@
 // Scores prediction files exactly as the official scripts do:
 //  - LongBench (eval.py): per task, max over answers of the task's metric, summed left to right,
 //    `round(100 * total / n, 2)` half-to-even; LongBench-E (`--e`): per length bucket,
-//    `round(100 * numpy.mean(scores), 2)`, NaN for an empty bucket.
+//    `round(100 * numpy.mean(scores), 2)` — numpy's rounding, since the value is a numpy.float64 —
+//    NaN for an empty bucket.
 //  - InfiniteBench (compute_scores.py): mean of per-example scores, reported ×100 and not rounded.
 // Category and overall averages are ours (the official scripts print per-task numbers only); they are
 // formed the way the LongBench leaderboard forms them (see `averages`).
@@ -18,7 +19,7 @@ import {
 } from './metrics/longbench-categories.js';
 import { lstripNewlines, pyNumber, pyStrip } from './metrics/python-compat.js';
 import { parsePythonJson } from './metrics/python-json.js';
-import { numpyMean, pyRound, pySum } from './metrics/py-round.js';
+import { numpyMean, numpyRound, pyRound, pySum } from './metrics/py-round.js';
 import { getMetric } from './metrics/registry.js';
 
 export type ScoreBenchmark = 'longbench' | 'longbench-e' | 'infinitebench';
@@ -116,10 +117,10 @@ function scoreLongBench(task: string, preds: readonly PredictionInput[], opts: S
     inBucket[lengthBucket(length)].push(perRecord[i]);
   });
   const buckets = Object.fromEntries(
-    LONGBENCH_E_BUCKETS.map((b) => [b, pyRound(100 * numpyMean(inBucket[b]), 2)]),
+    LONGBENCH_E_BUCKETS.map((b) => [b, numpyRound(100 * numpyMean(inBucket[b]), 2)]),
   ) as BucketScores;
   const all = numpyMean(perRecord);
-  return { task: base, benchmark: 'longbench-e', score: pyRound(100 * all, 2), buckets, perRecord, samples: perRecord.length };
+  return { task: base, benchmark: 'longbench-e', score: numpyRound(100 * all, 2), buckets, perRecord, samples: perRecord.length };
 }
 
 function firstKey(rec: PredictionInput, keys: readonly (keyof PredictionInput)[]): keyof PredictionInput | undefined {

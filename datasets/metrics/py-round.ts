@@ -33,6 +33,21 @@ export function pyRound(x: number, digits = 0): number {
   return negative ? -magnitude : magnitude;
 }
 
+/**
+ * `round(x, digits)` when x is a numpy.float64 (as `100 * numpy.mean(...)` is in LongBench's scorer_e):
+ * numpy multiplies by 10^digits, rounds half to even with rint, and divides — not Python's exact
+ * rounding. E.g. 29.294999999999998 → numpy 29.3, Python 29.29.
+ */
+export function numpyRound(x: number, digits = 0): number {
+  if (!Number.isFinite(x)) return x;
+  const scale = 10 ** digits;
+  const y = x * scale;
+  const floor = Math.floor(y);
+  const fraction = y - floor;
+  const rounded = fraction > 0.5 || (fraction === 0.5 && floor % 2 !== 0) ? floor + 1 : floor;
+  return rounded / scale;
+}
+
 /** numpy's float64 add.reduce over a contiguous 1-D array: pairwise summation, blocks of 128, unrolled by 8. */
 export function numpyPairwiseSum(values: ArrayLike<number>, start = 0, n = values.length - start): number {
   if (n < 8) {

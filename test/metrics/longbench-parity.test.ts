@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { numpyMean, pyRound } from '../../datasets/metrics/py-round.js';
+import { numpyMean, numpyRound } from '../../datasets/metrics/py-round.js';
 import { lengthBucket } from '../../datasets/metrics/longbench-categories.js';
 import { readPredictionFile, scoreDirectory, type DirectoryScores } from '../../datasets/score.js';
 import { benchSamples, haveBenchSamples, skipNotice } from './shared-samples.js';
@@ -52,7 +52,7 @@ describe.skipIf(!haveBenchSamples)('LongBench official parity', () => {
       const lengths = readPredictionFile(path.join(predsDir, `${t.task}.jsonl`)).records.map((r) => r.length as number);
       const buckets: Record<string, number[]> = { '0-4k': [], '4-8k': [], '8k+': [] };
       for (const r of rows.filter((x) => x.dataset === t.task)) buckets[lengthBucket(lengths[r.line])].push(r.score);
-      const expected = Object.fromEntries(Object.entries(buckets).map(([b, v]) => [b, pyRound(100 * numpyMean(v), 2)]));
+      const expected = Object.fromEntries(Object.entries(buckets).map(([b, v]) => [b, numpyRound(100 * numpyMean(v), 2)]));
       expect({ task: t.task, ...t.buckets }).toEqual({ task: t.task, ...expected });
     }
   });

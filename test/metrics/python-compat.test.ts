@@ -1,7 +1,7 @@
 // Python string, rounding and JSON semantics the scorers depend on. Expected values are Python's
 // (CPython 3.11 and numpy, noted where a value was produced by them rather than by hand).
 import { describe, expect, it } from 'vitest';
-import { numpyMean, numpyPairwiseSum, pyRound, pySum } from '../../datasets/metrics/py-round.js';
+import { numpyMean, numpyPairwiseSum, numpyRound, pyRound, pySum } from '../../datasets/metrics/py-round.js';
 import { lstripNewlines, pyIn, pySplit, pyStrip, PyFloat } from '../../datasets/metrics/python-compat.js';
 import { parsePythonJson } from '../../datasets/metrics/python-json.js';
 
@@ -37,6 +37,19 @@ describe('pyRound: round(x, n), half to even on the exact binary value', () => {
     expect([0.5, 1.5, 2.5, -2.5, -0.5].map((x) => pyRound(x))).toEqual([0, 2, 2, -2, -0]);
     expect(pyRound(123456.785, 2)).toBe(123456.79);
     expect(pyRound(Number.NaN, 2)).toBeNaN();
+  });
+});
+
+describe('numpyRound: round() of a numpy.float64 (x·10^n, rint, ÷10^n)', () => {
+  it('differs from Python\'s exact rounding where x·100 lands on .5 in floating point', () => {
+    // values printed by Python 3.11 / numpy 2.4: round(x, 2) vs round(np.float64(x), 2)
+    expect(pyRound(29.294999999999998, 2)).toBe(29.29);
+    expect(numpyRound(29.294999999999998, 2)).toBe(29.3);
+    expect(pyRound(924.085, 2)).toBe(924.09);
+    expect(numpyRound(924.085, 2)).toBe(924.08);
+    expect(numpyRound(10.125, 2)).toBe(10.12);
+    expect(numpyRound(0.375, 2)).toBe(0.38);
+    expect(numpyRound(Number.NaN, 2)).toBeNaN();
   });
 });
 
