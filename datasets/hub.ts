@@ -2,13 +2,12 @@
 // so files pcomp fetches are shared with Python tools and vice versa. On top of the library we add what a long
 // benchmark download needs: resume from `<blob>.incomplete`, verification of every byte against the hub's hashes,
 // and a manifest (revision, commit, size, sha256 per file) that offline runs check against.
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile, copyFile, readlink } from 'node:fs/promises';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { lstat, mkdir, open, readFile, rename, rm, stat, symlink, writeFile, copyFile, readlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { datasetInfo, modelInfo, downloadFile, fileDownloadInfo, listFiles, pathsInfo } from '@huggingface/hub';
 import { UserError } from '../util/errors.js';
@@ -147,11 +146,19 @@ export async function snapshot(env: HubEnv, repo: RepoRef, opts: SnapshotOptions
 async function offlineSnapshot(env: HubEnv, repo: RepoRef, revision: string, opts: SnapshotOptions): Promise<Snapshot> {
   const hint = opts.fetchHint ? `run without --offline / HF_HUB_OFFLINE: ${opts.fetchHint}` : undefined;
   const commit = await cachedCommit(env, repo, revision);
-  const manifest = commit ? await readManifest(env, repo, commit) : null;
+  const dir = commit ? path.join(repoFolder(env, repo), 'snapshots', commit) : '';
+  let manifest = commit ? await readManifest(env, repo, commit) : null;
+  if (commit && !manifest && opts.paths && existsSync(dir)) {
+    // Filled by another tool (huggingface_hub): no manifest, so presence is all that can be checked.
+    manifest = { repo: repo.name, type: repo.type, commit, revisions: [revision], files: {}, derived: {} };
+    for (const p of opts.paths) {
+      const size = await stat(path.join(dir, p)).then((s) => s.size, () => -1);
+      if (size >= 0) manifest.files[p] = { path: p, size, sha256: '', etag: '' };
+    }
+  }
   if (!commit || !manifest) {
     throw new UserError(`offline: ${repo.name}@${revision} is not in the cache (${repoFolder(env, repo)})`, { hint });
   }
-  const dir = path.join(repoFolder(env, repo), 'snapshots', commit);
   const wanted = opts.paths ?? Object.keys(manifest.files).filter((p) => !opts.filter || opts.filter(p));
   const missing: string[] = [];
   const present: string[] = [];
@@ -291,15 +298,19 @@ async function download(env: HubEnv, repo: RepoRef, commit: string, f: RemoteFil
   } catch (e) {
     hubErrorToUser(e, `cannot download ${repo.name}/${f.path}`);
   }
+  // Written chunk by chunk and awaited, so every byte received before a failure is on disk for the resume.
   let bytes = start;
-  const counted = Readable.fromWeb(body).on('data', (c: Buffer) => {
-    bytes += c.length;
-    onProgress?.({ path: f.path, bytes, total: f.size, resumedFrom: start || undefined });
-  });
+  const out = await open(partial, start > 0 ? 'a' : 'w');
   try {
-    await pipeline(counted, createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' }));
+    for await (const chunk of Readable.fromWeb(body)) {
+      await out.write(chunk as Uint8Array);
+      bytes += (chunk as Uint8Array).length;
+      onProgress?.({ path: f.path, bytes, total: f.size, resumedFrom: start || undefined });
+    }
   } catch (e) {
     throw new UserError(`hub: download of ${repo.name}/${f.path} interrupted at ${bytes} of ${f.size} bytes; run the same command again to resume`, { cause: e });
+  } finally {
+    await out.close();
   }
 }
 

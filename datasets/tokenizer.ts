@@ -119,9 +119,9 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
     if (!eosIds.includes(id)) eosIds.push(id);
   }
 
-  const flagDriven = typeof cfg.tokenizer_class === 'string' && FLAG_DRIVEN_CLASSES.test(cfg.tokenizer_class)
-    && (typeof cfg.add_bos_token === 'boolean' || typeof cfg.add_eos_token === 'boolean');
-  const addBos = cfg.add_bos_token === true;
+  const flagDriven = typeof cfg.tokenizer_class === 'string' && FLAG_DRIVEN_CLASSES.test(cfg.tokenizer_class);
+  // The classes' constructor defaults: add_bos_token=True, add_eos_token=False.
+  const addBos = cfg.add_bos_token !== false;
   const addEos = cfg.add_eos_token === true;
   const eosId = eosFromCfg ?? null;
 

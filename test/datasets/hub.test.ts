@@ -117,6 +117,19 @@ describe('hub downloads against a loopback hub', () => {
     hub = await startFakeHub([]); // afterEach closes it
   });
 
+  it('works offline on a snapshot filled by another tool (no manifest)', async () => {
+    const folder = repoFolder(env, { type: 'model', name: 'org/py' });
+    await mkdir(path.join(folder, 'refs'), { recursive: true });
+    await writeFile(path.join(folder, 'refs', 'main'), MODEL_COMMIT);
+    const snapDir = path.join(folder, 'snapshots', MODEL_COMMIT);
+    await mkdir(snapDir, { recursive: true });
+    await writeFile(path.join(snapDir, 'config.json'), '{}');
+    await writeFile(path.join(snapDir, 'tokenizer.json'), '{}');
+    const offline = { ...env, offline: true };
+    expect(await resolveModel('org/py', { env: offline, weights: false })).toBe(snapDir);
+    await expect(resolveModel('org/py', { env: offline })).rejects.toThrow(/missing from the cache[\s\S]*model\.safetensors/);
+  });
+
   it('sends HF_TOKEN and reports auth failures as user errors', async () => {
     hub.requireToken('hf_secret');
     await expect(snapshot(env, repo, { paths: ['README.md'] })).rejects.toThrow(UserError);

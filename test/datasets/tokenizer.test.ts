@@ -76,6 +76,9 @@ describe('tokenizer.json written by the test', () => {
     const bosEos = await loadTokenizer(await model('llama-boseos', { tokenizer_class: 'LlamaTokenizerFast', bos_token: { content: '<s>' }, eos_token: '</s>', add_bos_token: true, add_eos_token: true }));
     expect(Array.from(bosEos.encode('ab c'))).toEqual([1, 6, 5, 2]);
     expect(bosEos.bosToken).toBe('<s>');
+    // Absent flags take the class defaults (BOS yes, EOS no), whatever tokenizer.json's post-processor says.
+    const defaults = await loadTokenizer(await model('llama-defaults', { tokenizer_class: 'LlamaTokenizerFast', bos_token: '<s>', eos_token: '</s>' }));
+    expect(Array.from(defaults.encode('ab c'))).toEqual([1, 6, 5]);
   });
 
   it('collects eos ids from tokenizer_config, generation_config and config', async () => {

@@ -155,9 +155,8 @@ export async function startFakeHub(repos: FakeRepo[]): Promise<FakeHub> {
       const cut = interrupts.get(key);
       if (!isProbe && cut && cut.times > 0) {
         cut.times--;
-        res.write(slice.subarray(0, Math.max(0, cut.bytes - start)));
-        // Give the client the partial bytes, then drop the connection mid-body.
-        setTimeout(() => res.socket?.destroy(), 20);
+        // Send the partial bytes, let them reach the client, then drop the connection mid-body.
+        res.write(slice.subarray(0, Math.max(0, cut.bytes - start)), () => setTimeout(() => res.socket?.destroy(), 100));
         return;
       }
       res.end(slice);
