@@ -97,6 +97,18 @@ export class RunDir<Line extends IdentifiedLine = PredictionLine> {
       });
     const warnings: string[] = [];
     takeWriterLock(dir, warnings);
+    try {
+      return RunDir.continueOrCreate<Line>(dir, identity, provenance, now, warnings);
+    } catch (e) {
+      releaseWriterLock(dir);
+      throw e;
+    }
+  }
+
+  private static continueOrCreate<Line extends IdentifiedLine>(
+    dir: string, identity: RunIdentity, provenance: ProvenanceFields, now: Date, warnings: string[],
+  ): RunDir<Line> {
+    const manifestPath = join(dir, 'manifest.json');
     const session: SessionRecord = {
       startedAt: now.toISOString(),
       device: provenance.device,

@@ -30,7 +30,7 @@ describe.skipIf(!available)('tables from real LongBench predictions', () => {
       run.plan(task, ids);
       // written in reverse to show scoring follows the plan order, not the write order
       for (let i = records.length - 1; i >= 0; i--)
-        run.append('llama2-7b-chat-4k', task, { ...(records[i] as Omit<PredictionLine, '_id' | 'index'>), _id: ids[i], index: i });
+        run.append('llama2-7b-chat-4k', task, { ...records[i], _id: ids[i], index: i } as PredictionLine);
     }
     run.finish();
     const scores = rebuildScoreTables(dir, officialScorer, { categories: longbenchCategories() });

@@ -92,6 +92,7 @@ describe('run directory', () => {
     expect(() => RunDir.open(dir, changedWeights)).toThrow(/model\.weights\["model\.safetensors"\] differs/);
     expect(() => RunDir.open(dir, identity({ settings: { benchmark: 'longbench-e' } }))).toThrow(/settings\.benchmark differs/);
     expect(() => RunDir.open(dir, identity({ shard: { index: 1, count: 2 } }))).toThrow(/shard\.count differs/);
+    expect(existsSync(join(dir, 'writer.lock'))).toBe(false); // a refused open leaves no lock behind
     // a new config may join; known ones are unchanged
     const more = identity({ configs: { ntk: { policy: 'ntk' } } });
     const run = RunDir.open(dir, more);
