@@ -117,9 +117,11 @@ export function buildPrompt(task: TaskDef, record: AnyRecord, tok: Tok, opts: Pr
   }
   const chatTemplated = usesChatTemplate(task, tok, opts.chat);
   if (chatTemplated) text = wrapChat(tok, text);
+  // LongBench's untouched raw prompt is exactly what was just tokenized; everything else is re-tokenized as sent.
+  const reuse = task.recordFormat === 'longbench' && !truncated && !chatTemplated;
   return {
     text,
-    ids: encodePrompt(tok, text, chatTemplated),
+    ids: reuse ? ids : encodePrompt(tok, text, chatTemplated),
     fullTokens: ids.length,
     truncated,
     chatTemplated,
