@@ -49,36 +49,47 @@ void pack_panels(float* dst, const WT* w, int K, int n0, int nn, int k0, int kc)
 }
 
 // c[r, 0..nc) = (first ? bias : c[r, ...]) + sum_k x[r, k] * panel[k, ...], for R rows.
+// The accumulators are spelled out as scalars-of-vectors (not arrays) so the compiler keeps all
+// 2R of them in registers instead of spilling an array every iteration.
 template <int R>
 void tile(const float* x, size_t ldx, const float* panel, int kc, float* c, size_t ldc, int nc, bool first,
           const float* bias) {
-  __m256 a0[R], a1[R];
-  for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const float* x0 = x;
+  const float* x1 = x + ldx;
+  const float* x2 = x + 2 * ldx;
+  const float* x3 = x + 3 * ldx;
+  const float* x4 = x + 4 * ldx;
+  const float* x5 = x + 5 * ldx;
   for (int k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(panel + k * NR), b1 = _mm256_loadu_ps(panel + k * NR + 8);
-    for (int r = 0; r < R; ++r) {
-      const __m256 xv = _mm256_broadcast_ss(x + r * ldx + k);
-      a0[r] = _mm256_fmadd_ps(xv, b0, a0[r]);
-      a1[r] = _mm256_fmadd_ps(xv, b1, a1[r]);
-    }
+    __m256 a;
+    a = _mm256_broadcast_ss(x0 + k), c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
+    if (R > 1) a = _mm256_broadcast_ss(x1 + k), c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
+    if (R > 2) a = _mm256_broadcast_ss(x2 + k), c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
+    if (R > 3) a = _mm256_broadcast_ss(x3 + k), c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
+    if (R > 4) a = _mm256_broadcast_ss(x4 + k), c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
+    if (R > 5) a = _mm256_broadcast_ss(x5 + k), c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
   }
-  if (nc == NR) {
-    const __m256 z = _mm256_setzero_ps();
-    for (int r = 0; r < R; ++r) {
-      float* cr = c + r * ldc;
+  alignas(32) float acc[6][NR];
+  _mm256_store_ps(acc[0], c00), _mm256_store_ps(acc[0] + 8, c01);
+  _mm256_store_ps(acc[1], c10), _mm256_store_ps(acc[1] + 8, c11);
+  _mm256_store_ps(acc[2], c20), _mm256_store_ps(acc[2] + 8, c21);
+  _mm256_store_ps(acc[3], c30), _mm256_store_ps(acc[3] + 8, c31);
+  _mm256_store_ps(acc[4], c40), _mm256_store_ps(acc[4] + 8, c41);
+  _mm256_store_ps(acc[5], c50), _mm256_store_ps(acc[5] + 8, c51);
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    if (nc == NR) {
+      const __m256 z = _mm256_setzero_ps();
       const __m256 c0 = first ? (bias ? _mm256_loadu_ps(bias) : z) : _mm256_loadu_ps(cr);
       const __m256 c1 = first ? (bias ? _mm256_loadu_ps(bias + 8) : z) : _mm256_loadu_ps(cr + 8);
-      _mm256_storeu_ps(cr, _mm256_add_ps(a0[r], c0));
-      _mm256_storeu_ps(cr + 8, _mm256_add_ps(a1[r], c1));
+      _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_load_ps(acc[r]), c0));
+      _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_load_ps(acc[r] + 8), c1));
+    } else {
+      for (int j = 0; j < nc; ++j) cr[j] = acc[r][j] + (first ? (bias ? bias[j] : 0.f) : cr[j]);
     }
-    return;
-  }
-  alignas(32) float buf[NR];
-  for (int r = 0; r < R; ++r) {
-    _mm256_store_ps(buf, a0[r]);
-    _mm256_store_ps(buf + 8, a1[r]);
-    float* cr = c + r * ldc;
-    for (int j = 0; j < nc; ++j) cr[j] = buf[j] + (first ? (bias ? bias[j] : 0.f) : cr[j]);
   }
 }
 
