@@ -1,0 +1,198 @@
+// `pcomp eval`: config × task × sample through the engine into a resumable run directory.
+//   setup   benchmark, tasks and their files, configs, model identity, run directory (refuses a
+//           directory started with another model, config or setting), the plan of every task
+//   loop    for each config, task and pending sample: predict, append the line, report progress
+//   finish  official task scores, scores.csv / scores.arrow / scores.md, manifest end statistics
+// Ctrl-C aborts the engine call in flight; everything appended so far stays, and the same command
+// continues from there (exit 130).
+import { resolve } from 'node:path';
+import type { EvalOptions } from '../commands/eval.js';
+import { UserError, Interrupted } from '../../util/errors.js';
+import { hubEnv, resolveModel } from '../../datasets/hub.js';
+import { loadTokenizer } from '../../datasets/tokenizer.js';
+import type { Benchmark, TaskDef } from '../../datasets/registry.js';
+import { scoreTask } from '../../datasets/score.js';
+import { resolveConfig, type PolicyConfig } from '../../engine/policy-config.js';
+import { RunDir, parseShard, WHOLE, checkPathName, type PredictionLine } from '../../results/run-dir.js';
+import { gitState, hostInfo, PCOMP_ROOT } from '../../results/provenance.js';
+import type { Reporter, TaskPlan } from '../ui/events.js';
+import { createReporter, chooseMode } from '../ui/reporter.js';
+import { RateMeter } from '../ui/rate-meter.js';
+import { withInterrupt } from './interrupt.js';
+import { checkBenchmark, locateTaskFiles, pendingRecords, readTaskIds, selectTasks } from './eval-tasks.js';
+import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
+import { predict, RunningScore } from './eval-predict.js';
+
+interface TaskInput {
+  task: TaskDef;
+  file: string;
+  /** This shard's ids, in plan order. */
+  ids: string[];
+  /** The whole plan (every shard), for mapping ids to record positions. */
+  planIds: string[];
+}
+
+export async function runEval(benchmarkName: string, opts: EvalOptions): Promise<void> {
+  const benchmark = checkBenchmark(benchmarkName);
+  if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
+  const shard = opts.shard ? parseShard(opts.shard) : WHOLE;
+  const configs = parseConfigs(opts.config, opts.set);
+  const tasks = selectTasks(benchmark, opts.tasks);
+  const env = hubEnv();
+  const reporter = createReporter({ mode: chooseMode({ json: opts.json, quiet: opts.quiet }) });
+  const log = (message: string, level: 'info' | 'warn' = 'info') => reporter.emit({ type: 'log', level, message });
+  let table: string | undefined;
+  try {
+    const files = await locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log });
+    const modelDir = await resolveModel(opts.model, { env });
+    const name = modelName(opts.model, modelDir);
+    const outDir = opts.out ?? defaultOutDir(benchmark, name, shard);
+
+    const { EngineModel, buildInfo } = await import('../../engine/index.js');
+    const engine = buildInfo();
+    if (opts.device === 'cuda' && !engine.cuda_available)
+      throw new UserError(`--device cuda: no usable GPU (${engine.cuda_reason})`, { hint: 'use --device cpu or auto' });
+    const device = opts.device === 'cpu' || !engine.cuda_available ? 'cpu' : 'cuda';
+
+    const run = RunDir.open(outDir, {
+      kind: 'eval',
+      model: await modelIdentity(opts.model, modelDir, env),
+      configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
+      settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official' },
+      shard,
+    }, {
+      engine: { ...engine },
+      git: gitState(PCOMP_ROOT),
+      device,
+      threads: opts.threads,
+      ...hostInfo(),
+      modelDir: resolve(modelDir),
+      modelName: name,
+      command: ['pcomp', 'eval', ...process.argv.slice(3)].join(' '),
+    });
+    for (const w of run.warnings) log(w, 'warn');
+    try {
+      const inputs: TaskInput[] = [];
+      for (const task of tasks) {
+        const file = files.get(task.name)!;
+        const { ids, problems } = await readTaskIds(task, file, opts.limit);
+        for (const p of problems) log(`${p} (skipped)`, 'warn');
+        if (ids.length === 0) log(`${task.name}: no samples in ${file}`, 'warn');
+        inputs.push({ task, file, planIds: ids, ids: run.plan(task.name, ids) });
+      }
+      const tok = await loadTokenizer(modelDir);
+      const model = await EngineModel.load(modelDir, { threads: opts.threads });
+      try {
+        run.update({ threads: buildInfo().threads });
+        table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, reporter, benchmark, maxNew: opts.maxNewTokens, signal, title: `eval ${benchmark} · ${name}` }));
+      } finally {
+        model.free();
+      }
+    } finally {
+      run.close();
+    }
+  } finally {
+    await reporter.close();
+  }
+  // The table goes to stdout after the live view has released the terminal; --json keeps stdout to events.
+  if (table !== undefined && !opts.json && !opts.quiet) process.stdout.write(`\n${table}`);
+}
+
+/** `--config a,b` with `--set` applied to each; names become folders, so they are checked as such. */
+function parseConfigs(list: string, sets: readonly string[]): Array<{ name: string; config: PolicyConfig }> {
+  const names = [...new Set(list.split(',').map((s) => s.trim()).filter(Boolean))];
+  if (names.length === 0) throw new UserError('--config: give at least one preset name (see `pcomp configs`)');
+  return names.map((name) => {
+    checkPathName('config', name);
+    return { name, config: resolveConfig(name, sets) };
+  });
+}
+
+interface EvaluateInput {
+  run: RunDir<PredictionLine>;
+  model: import('../../engine/index.js').EngineModel;
+  tok: import('../../datasets/tokenizer.js').Tok;
+  configs: Array<{ name: string; config: PolicyConfig }>;
+  inputs: TaskInput[];
+  reporter: Reporter;
+  benchmark: Benchmark;
+  maxNew?: number;
+  signal: AbortSignal;
+  title: string;
+}
+
+/** Runs what is pending and returns the markdown table. */
+async function evaluate(x: EvaluateInput): Promise<string> {
+  const { run, reporter } = x;
+  const started = performance.now();
+  const plan: TaskPlan[] = x.configs.flatMap(({ name }) =>
+    x.inputs.map(({ task, ids }) => ({ config: name, task: task.name, total: ids.length, done: ids.length - run.pending(name, task.name).length })));
+  reporter.emit({ type: 'start', title: x.title, plan, outDir: run.dir });
+  let samples = 0;
+  let tokens = 0;
+  let engineSeconds = 0;
+  let peakCacheBytes = 0;
+  const remainingTotal = () => plan.reduce((n, p) => n + p.total - p.done, 0);
+  const meter = new RateMeter();
+  const stats = () => ({
+    samples,
+    tokensPerSec: engineSeconds > 0 ? Math.round(tokens / engineSeconds) : undefined,
+    peakMemoryBytes: process.resourceUsage().maxRSS * 1024,
+    peakCacheBytes: peakCacheBytes || undefined,
+  });
+  try {
+    for (const { name, config } of x.configs) {
+      for (const input of x.inputs) {
+        const { task } = input;
+        const entry = plan.find((p) => p.config === name && p.task === task.name)!;
+        const store = run.store(name, task.name);
+        const running = new RunningScore(task.name);
+        running.add(store.read());
+        const pending = run.pending(name, task.name);
+        const taskStarted = performance.now();
+        for await (const sample of pendingRecords(task, input.file, input.planIds, pending)) {
+          if (x.signal.aborted) throw new Interrupted('eval interrupted');
+          const p = await predict({ model: x.model, tok: x.tok, task, config, sample, maxNew: x.maxNew, signal: x.signal, file: input.file });
+          run.append(name, task.name, p.line);
+          samples++;
+          tokens += p.tokens;
+          engineSeconds += p.line.time_s ?? 0;
+          peakCacheBytes = Math.max(peakCacheBytes, p.peakCacheBytes ?? 0);
+          entry.done++;
+          const rates = meter.sample(p.tokens, remainingTotal());
+          reporter.emit({
+            type: 'sample', config: name, task: task.name, done: entry.done, total: entry.total,
+            ...rates, runningScore: running.add([p.line]), sampleId: sample.id,
+          });
+        }
+        if (entry.done < entry.total)
+          throw new Error(`${input.file}: ${entry.total - entry.done} planned samples of ${task.name} were not found in the file`);
+        const lines = store.read().sort((a, b) => a.index - b.index);
+        reporter.emit({
+          type: 'task-done', config: name, task: task.name, done: entry.done, total: entry.total,
+          score: lines.length > 0 ? scoreTask(task.name, lines, { e: x.benchmark === 'longbench-e' }).score : undefined,
+          elapsedSec: (performance.now() - taskStarted) / 1000,
+        });
+      }
+    }
+    const { writeTables } = await import('./eval-tables.js');
+    const tables = writeTables(run.dir, x.benchmark);
+    run.finish(stats());
+    reporter.emit({ type: 'end', ok: true, elapsedSec: (performance.now() - started) / 1000, samples, tokensPerSec: stats().tokensPerSec, message: `tables: ${tables.files.join(', ')}` });
+    return tables.markdown;
+  } catch (e) {
+    const interrupted = e instanceof Interrupted;
+    run.update({ sessions: withLastSession(run, { ...stats(), stoppedAt: new Date().toISOString(), stopped: interrupted ? 'interrupted' : 'error' }) });
+    reporter.emit({
+      type: 'end', ok: false, elapsedSec: (performance.now() - started) / 1000, samples, tokensPerSec: stats().tokensPerSec,
+      message: interrupted ? `interrupted; run the same command again to continue (${run.dir})` : (e as Error).message,
+    });
+    throw e;
+  }
+}
+
+function withLastSession(run: RunDir<PredictionLine>, fields: Record<string, unknown>) {
+  const sessions = [...run.manifest.sessions];
+  sessions[sessions.length - 1] = { ...sessions[sessions.length - 1]!, ...fields };
+  return sessions;
+}
