@@ -4,6 +4,14 @@
 import { buildProgram } from './program.js';
 import { isUserError, Interrupted } from '../util/errors.js';
 
+// `pcomp data ls | head` closes stdout early: that is a normal end, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
