@@ -1,0 +1,96 @@
+/**
+ * One measured engine run in a fresh process, so its peak RSS is its own (bench/run.ts spawns it).
+ * argv[2] is a JSON ChildJob; stdout gets one JSON ChildResult line.
+ *
+ *   full:  one sequence of `length` tokens prefilled in one batched forward (full causal attention).
+ *   parallelcomp: a sample of `length` context tokens in chunks + a question, through
+ *          EngineModel.run with the 'parallelcomp' preset; maxNewTokens 1, so it is prefill.
+ *   decode: the same sample run twice, with 1 and 1 + decodeTokens new tokens (no stop ids): the
+ *          difference is the decode time after that prefill.
+ */
+import { EngineModel } from '../engine/index.js';
+import { resolveConfig } from '../engine/policy-config.js';
+
+export interface ChildJob {
+  mode: 'full' | 'parallelcomp' | 'decode';
+  modelDir: string;
+  length: number;
+  threads: number;
+  weights: 'auto' | 'f32' | 'bf16';
+  chunkSize?: number;
+  questionTokens?: number;
+  decodeTokens?: number;
+  sets?: string[];
+}
+
+export interface ChildResult {
+  ok: boolean;
+  error?: string;
+  loadMs?: number;
+  ms?: number;
+  tokensPerS?: number;
+  decodeTokensPerS?: number;
+  peakRssMiB?: number;
+  chunks?: number;
+  weightBytes?: number;
+}
+
+function tokens(n: number, vocab: number, seed: number): Int32Array {
+  let s = seed >>> 0;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = 3 + (s % (vocab - 3));
+  }
+  return out;
+}
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;  // maxRSS is in KiB
+}
+
+async function main(): Promise<ChildResult> {
+  const job = JSON.parse(process.argv[2]!) as ChildJob;
+  process.env.PCOMP_WEIGHTS = job.weights;
+  const t0 = performance.now();
+  const model = await EngineModel.load(job.modelDir, { threads: job.threads });
+  const loadMs = performance.now() - t0;
+  const vocab = model.info.vocab_size;
+  const base = { ok: true, loadMs, weightBytes: model.info.weight_bytes };
+  try {
+    if (job.mode === 'full') {
+      const seq = tokens(job.length, vocab, 11);
+      const t = performance.now();
+      await model.logits([{ tokens: seq }], 'last');
+      const ms = performance.now() - t;
+      return { ...base, ms, tokensPerS: job.length / (ms / 1000), peakRssMiB: peakRssMiB() };
+    }
+    const chunkSize = job.chunkSize!;
+    const context = tokens(job.length, vocab, 12);
+    const chunks: Int32Array[] = [];
+    for (let i = 0; i < context.length; i += chunkSize) chunks.push(context.subarray(i, Math.min(context.length, i + chunkSize)));
+    const question = tokens(job.questionTokens ?? 32, vocab, 13);
+    const config = resolveConfig('parallelcomp', job.sets ?? []);
+    const runOnce = async (maxNewTokens: number) => {
+      const t = performance.now();
+      await model.run({ chunks, question, maxNewTokens, stopIds: [] }, config);
+      return performance.now() - t;
+    };
+    const ms = await runOnce(1);
+    const result: ChildResult = { ...base, ms, tokensPerS: job.length / (ms / 1000), chunks: chunks.length };
+    if (job.mode === 'decode') {
+      const n = job.decodeTokens ?? 16;
+      const longer = await runOnce(1 + n);
+      result.decodeTokensPerS = n / (Math.max(1e-3, longer - ms) / 1000);
+    }
+    result.peakRssMiB = peakRssMiB();
+    return result;
+  } finally {
+    model.free();
+  }
+}
+
+main().then(
+  (r) => console.log(JSON.stringify(r)),
+  (e: unknown) => console.log(JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })),
+);
