@@ -63,6 +63,7 @@ function presetDetail(cfg: ConfigModule, name: string, resolved: import('../../e
   const p = cfg.loadPreset(name);
   const lines = [`${p.name}: ${p.description}`, `cites: ${p.cites}`];
   if (p.extends) lines.push(`extends: ${p.extends}`);
+  lines.push(`pipeline: ${resolved.pipeline.join(' -> ')}`);
   lines.push('', 'Knobs (* = differs from the default):', '');
   lines.push(...knobTable(cfg, resolved));
   return `${lines.join('\n')}\n`;

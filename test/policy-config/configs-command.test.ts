@@ -35,6 +35,7 @@ describe('pcomp configs', () => {
     const out = await run('configs', 'parallelcomp-calib', '--set', 'calib.threshold=0.3');
     expect(out).toMatch(/^parallelcomp-calib: /);
     expect(out).toMatch(/cites: .*Tables 6 and 8/);
+    expect(out).toContain('pipeline: chunk-prefill -> chunk-evict-selfinfo -> attn-calib-bias -> global-reencode');
     expect(out).toMatch(/\* calib\.enabled\s+true/);
     expect(out).toMatch(/\* calib\.threshold\s+0\.3/);
     expect(out).toMatch(/\n {2}kvEvict\.enabled\s+false/);

@@ -180,15 +180,22 @@ export class HookedModel {
       }
       opts.beforeAttention?.({ layer: l, queries, sets, stepId, stepTokens: tokens.length });
 
+      // When no hook removed anything, this step's entries are the set's tail in order and token i
+      // sees a prefix of the set: read it in place instead of filtering (same entries, same order).
+      const tailStart = sets.map((set) => contiguousStepTail(set, stepId, tokens.length));
       for (let i = 0; i < tokens.length; i++) {
         const attended = new Float64Array(c.numHeads * d);
         for (let hq = 0; hq < c.numHeads; hq++) {
-          const set = sets[this.setOf(cache, hq)];
-          const visible = visibleEntries(set, stepId, i, tokens.length, opts.mask ?? 'by-position');
+          const s = this.setOf(cache, hq);
+          const set = sets[s];
+          const mask = opts.mask ?? 'by-position';
+          const fast = mask === 'by-position' && tailStart[s] >= 0;
+          const visible = fast ? set : visibleEntries(set, stepId, i, tokens.length, mask);
+          const count = fast ? tailStart[s] + i + 1 : visible.length;
           const q = queries[i][hq];
-          const scores = new Float64Array(visible.length);
+          const scores = new Float64Array(count);
           let maxScore = -Infinity;
-          for (let j = 0; j < visible.length; j++) {
+          for (let j = 0; j < count; j++) {
             const key = visible[j].key;
             let dot = 0;
             for (let e = 0; e < d; e++) dot += q[e] * key[e];
@@ -196,11 +203,11 @@ export class HookedModel {
             maxScore = Math.max(maxScore, scores[j]);
           }
           let total = 0;
-          for (let j = 0; j < visible.length; j++) {
+          for (let j = 0; j < count; j++) {
             scores[j] = Math.exp(scores[j] - maxScore);
             total += scores[j];
           }
-          for (let j = 0; j < visible.length; j++) {
+          for (let j = 0; j < count; j++) {
             const value = visible[j].value;
             const p = scores[j] / total;
             for (let e = 0; e < d; e++) attended[hq * d + e] += p * value[e];
@@ -218,6 +225,15 @@ export class HookedModel {
     }
     return states.map((x) => matVec(this.lmHead, rmsNorm(x, this.finalNorm, c.rmsNormEps), c.vocabSize));
   }
+}
+
+/** Index where this step's n entries start when they are the set's last n, in order; else -1. */
+function contiguousStepTail(set: CacheSet, stepId: number, n: number): number {
+  const start = set.length - n;
+  if (start < 0) return -1;
+  for (let i = 0; i < n; i++) if (set[start + i].step !== stepId || set[start + i].order !== i) return -1;
+  for (let j = 0; j < start; j++) if (set[j].step === stepId) return -1;
+  return start;
 }
 
 /**

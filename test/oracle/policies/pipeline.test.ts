@@ -68,6 +68,17 @@ describe('degenerate cases are exact', () => {
     expect(r.generatedPositions).toEqual(r.generated.map((_, t) => prompt.length + t));
   });
 
+  it('perplexity mode scores the evaluated tokens as one longer forward would', () => {
+    const one: PipelineSample = { ...sample, chunks: [sample.chunks[0]], maxNew: 0, evaluate: [40, 41, 42, 43] };
+    const prompt = [...one.chunks[0], ...one.question, ...one.evaluate!];
+    const nll = referenceNll(gqaDir, prompt);
+    const want = Array.from(nll.slice(-4));
+    const got = run('pcw', [], one).evaluateNll;
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 12));
+    run('full', [], one).evaluateNll.forEach((v, i) => expect(v).toBeCloseTo(want[i], 12));
+    expect(run('pcw', [], one).generated).toEqual([]);
+  });
+
   it('keeping every chunk without KV eviction is PCW', () => {
     const pcw = run('pcw');
     const all = run('parallelcomp', ['chunkEvict.k=4']);

@@ -23,6 +23,8 @@ export interface PipelineSample {
   stopIds?: number[];
   /** Retrieval tasks keep chunkEvict.kRetrieval chunks. */
   retrieval?: boolean;
+  /** Perplexity mode: tokens that follow the question, scored (not generated) after it. */
+  evaluate?: number[];
 }
 
 /** A cache entry named by its origin: [chunk, input index]; chunk -1 = re-encoded question, -2 = generated. */
@@ -43,6 +45,8 @@ export interface PipelineResult {
   /** Logits of the last prompt token: the distribution of the first generated token. */
   finalLogits: Float64Array;
   generated: number[];
+  /** -log p of each `evaluate` token, fed after the question (on a copy of the final cache). */
+  evaluateNll: number[];
 }
 
 const origins = (cache: HookedCache): Origin[][][] => cache.sets.map((sets) => sets.map((set) => set.map((e) => [e.tag.chunk, e.tag.index] as Origin)));
@@ -71,6 +75,14 @@ function decode(model: HookedModel, cache: HookedCache, first: Float64Array, sta
     logits = model.step([next], [start + t], cache, { tags: [{ chunk: -2, index: t }], rope })[0];
   }
   return { generated, positions: generated.map((_, t) => start + t) };
+}
+
+/** NLL of `evaluate` run after the prompt on a copy of the cache (the cache itself stays for decoding). */
+function scoreEvaluated(model: HookedModel, cache: HookedCache, first: Float64Array, start: number, evaluate: number[], rope: RopeConfig): number[] {
+  if (evaluate.length === 0) return [];
+  const copy: HookedCache = { expanded: cache.expanded, sets: cache.sets.map((sets) => sets.map((set) => [...set])) };
+  const logits = model.step(evaluate, evaluate.map((_, t) => start + t), copy, { tags: evaluate.map((_, t) => ({ chunk: -3, index: t })), rope });
+  return evaluate.map((tok, t) => -logSoftmaxAt(t === 0 ? first : logits[t - 1], tok));
 }
 
 function calibSettings(config: Config, region: CalibRegion, span: CalibLayerSettings['span']): CalibLayerSettings {
@@ -213,10 +225,11 @@ function chunked(model: HookedModel, sample: PipelineSample, config: Config): Pi
   });
   const finalCache = origins(globalCache);
   const finalLogits = logits[logits.length - 1];
+  const evaluateNll = scoreEvaluated(model, globalCache, finalLogits, questionStart + question.length, sample.evaluate ?? [], rope);
   const { generated, positions } = decode(model, globalCache, finalLogits, questionStart + question.length, sample, rope);
   return {
     chunkScores, keptChunks, kvKept: kept.map((r) => r.cache.sets.map((sets) => sets.map((set) => set.map((e) => e.tag.index)))),
-    globalCache: globalOrigins, finalCache, questionStart, questionPositions, generatedPositions: positions, finalLogits, generated,
+    globalCache: globalOrigins, finalCache, questionStart, questionPositions, generatedPositions: positions, finalLogits, generated, evaluateNll,
   };
 }
 
@@ -257,10 +270,12 @@ function unchunked(model: HookedModel, sample: PipelineSample, config: Config): 
   }
   const finalCache = origins(cache);
   const finalLogits = logits[logits.length - 1];
+  const evaluateNll = scoreEvaluated(model, cache, finalLogits, prompt.length, sample.evaluate ?? [], rope);
   const { generated, positions } = decode(model, cache, finalLogits, prompt.length, sample, rope);
   return {
     chunkScores: [], keptChunks: [0], kvKept: [], globalCache: finalCache, finalCache, questionStart: prompt.length - sample.question.length,
     questionPositions: sample.question.map((_, i) => prompt.length - sample.question.length + i), generatedPositions: positions, finalLogits, generated,
+    evaluateNll,
   };
 }
 
