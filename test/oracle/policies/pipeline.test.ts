@@ -198,6 +198,20 @@ describe('calibration', () => {
     }
   });
 
+  it('reference variant: per query head, the question\'s own entries can go, and the re-encoding mask then matters', () => {
+    const sets = ['calib.threshold=0.02', 'calib.rules=recent:2-3', 'calib.sinkSize=4', 'calib.recentSize=8'];
+    const code = run('parallelcomp-calib-reference', sets);
+    const lenQ = sample.question.length + 1; // the reference question carries its BOS
+    for (const l of [1, 2]) {
+      expect(code.finalCache[l].length).toBe(4);
+      expect(new Set(code.finalCache[l].map((set) => set.length)).size).toBe(1);
+    }
+    const questionLeft = code.finalCache[2].map((set) => set.filter(([c]) => c === -1).length);
+    expect(Math.min(...questionLeft)).toBeLessThan(lenQ);
+    const byPosition = run('parallelcomp-calib-reference', [...sets, 'calib.reencodeMask=by-position']);
+    expect(Array.from(byPosition.finalLogits)).not.toEqual(Array.from(code.finalLogits));
+  });
+
   it('on a model without GQA, group-mean and expanded heads decide the same', () => {
     const sets = ['calib.threshold=0.05', 'calib.rules=middle:1-3', 'calib.sinkSize=3', 'calib.recentSize=3'];
     const a = run('parallelcomp-calib', sets, sample, mhaDir);
