@@ -52,44 +52,44 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const engine = buildInfo();
     if (opts.device === 'cuda' && !engine.cuda_available)
       throw new UserError(`--device cuda: no usable GPU (${engine.cuda_reason})`, { hint: 'use --device cpu or auto' });
-    const device = opts.device === 'cpu' || !engine.cuda_available ? 'cpu' : 'cuda';
-
-    const run = RunDir.open(outDir, {
-      kind: 'eval',
-      model: await modelIdentity(opts.model, modelDir, env),
-      configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
-      settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official' },
-      shard,
-    }, {
-      engine: { ...engine },
-      git: gitState(PCOMP_ROOT),
-      device,
-      threads: opts.threads,
-      ...hostInfo(),
-      modelDir: resolve(modelDir),
-      modelName: name,
-      command: ['pcomp', 'eval', ...process.argv.slice(3)].join(' '),
-    });
-    for (const w of run.warnings) log(w, 'warn');
+    const tok = await loadTokenizer(modelDir);
+    const model = await EngineModel.load(modelDir, { threads: opts.threads });
     try {
-      const inputs: TaskInput[] = [];
-      for (const task of tasks) {
-        const file = files.get(task.name)!;
-        const { ids, problems } = await readTaskIds(task, file, opts.limit);
-        for (const p of problems) log(`${p} (skipped)`, 'warn');
-        if (ids.length === 0) log(`${task.name}: no samples in ${file}`, 'warn');
-        inputs.push({ task, file, planIds: ids, ids: run.plan(task.name, ids) });
-      }
-      const tok = await loadTokenizer(modelDir);
-      const model = await EngineModel.load(modelDir, { threads: opts.threads });
+      // The engine says where it runs; a build without device selection runs on the CPU backend.
+      const device = (model.info as { device?: string }).device ?? 'cpu';
+      if (opts.device === 'cuda' && device !== 'cuda') log(`--device cuda: this engine build runs samples on ${device}`, 'warn');
+      const run = RunDir.open(outDir, {
+        kind: 'eval',
+        model: await modelIdentity(opts.model, modelDir, env),
+        configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
+        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official' },
+        shard,
+      }, {
+        engine: { ...engine },
+        git: gitState(PCOMP_ROOT),
+        device,
+        threads: buildInfo().threads,
+        ...hostInfo(),
+        modelDir: resolve(modelDir),
+        modelName: name,
+        command: ['pcomp', 'eval', ...process.argv.slice(3)].join(' '),
+      });
       try {
-        run.update({ threads: buildInfo().threads });
+        for (const w of run.warnings) log(w, 'warn');
+        const inputs: TaskInput[] = [];
+        for (const task of tasks) {
+          const file = files.get(task.name)!;
+          const { ids, problems } = await readTaskIds(task, file, opts.limit);
+          for (const p of problems) log(`${p} (skipped)`, 'warn');
+          if (ids.length === 0) log(`${task.name}: no samples in ${file}`, 'warn');
+          inputs.push({ task, file, planIds: ids, ids: run.plan(task.name, ids) });
+        }
         table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, reporter, benchmark, maxNew: opts.maxNewTokens, signal, title: `eval ${benchmark} · ${name}` }));
       } finally {
-        model.free();
+        run.close();
       }
     } finally {
-      run.close();
+      model.free();
     }
   } finally {
     await reporter.close();
@@ -166,7 +166,9 @@ async function evaluate(x: EvaluateInput): Promise<string> {
           });
         }
         if (entry.done < entry.total)
-          throw new Error(`${input.file}: ${entry.total - entry.done} planned samples of ${task.name} were not found in the file`);
+          throw new UserError(`${input.file}: ${entry.total - entry.done} planned samples of ${task.name} are no longer in the file`, {
+            hint: 'the file changed since this run was planned; restore it or use another --out directory',
+          });
         const lines = store.read().sort((a, b) => a.index - b.index);
         reporter.emit({
           type: 'task-done', config: name, task: task.name, done: entry.done, total: entry.total,
