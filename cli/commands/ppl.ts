@@ -1,0 +1,78 @@
+// `pcomp ppl --model M --len 2k..128k --config full,parallelcomp`: perplexity against context length,
+// each config processing the context the way eval does, into a resumable run directory; ppl.csv,
+// ppl.arrow, ppl.md, ppl.svg, ppl.png and a terminal chart at the end. docs/ppl.md has the protocol.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseIntOption } from '../options.js';
+import { parseLengths } from '../runners/ppl-lengths.js';
+
+export interface PplOptions {
+  model: string;
+  len: number[];
+  config: string;
+  data: string;
+  samples: number;
+  evalTokens: number;
+  queryTokens: number;
+  protocol: 'default' | 'paper';
+  out?: string;
+  shard?: string;
+  set: string[];
+  threads: number;
+  quiet: boolean;
+  json: boolean;
+  offline: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  pcomp ppl --model meta-llama/Llama-2-7b-hf --len 2k..128k --config full,parallelcomp,ntk
+  pcomp ppl --model ./models/llama --len 4k,8k,16k --config parallelcomp --data narrativeqa --samples 20
+  pcomp ppl --model M --len 8k,32k --config full,parallelcomp --data ./book.txt --eval-tokens 512
+  pcomp ppl --model M --len 2k..32k --config full,parallelcomp --data narrativeqa --protocol paper
+  pcomp ppl --model M --len 128k --config parallelcomp --shard 0/4     one of 4 processes (pcomp merge)
+
+Protocol (default): for each document and length L, the first L - E tokens are the context, processed
+by the config as eval processes a context (chunked, evicted, calibrated); its last Q tokens are the
+query that scores the chunks; the last E tokens are scored one by one against the resulting cache.
+Perplexity = exp(mean NLL). E is capped at L/2. Documents shorter than L are skipped and counted,
+never padded. Unchunked configs read the whole context unless --set full.maxTokens=N says otherwise.
+--protocol paper: NarrativeQA stories cut to L tokens, perplexity of the question tokens in the
+re-encoding step (ParallelComp, Table 3). See docs/ppl.md.
+
+Data: pg19 (emozilla/pg19-test from the Hugging Face hub), narrativeqa (LongBench, as pcomp data
+pulls it), or a file: .txt (one document), .jsonl (field "text" or "context"), .parquet (column "text").
+The run directory (default runs/ppl-<data>/<model>) holds manifest.json, plans/, nll/<config>/<L>.jsonl
+(one line per document) and the tables and plots; running the same command again continues it, and
+new lengths or configs may be added to it.`;
+
+export function register(program: Command): void {
+  program
+    .command('ppl')
+    .description('perplexity against context length for each config: tables, plots and a terminal chart')
+    .requiredOption('-m, --model <model>', 'model folder or Hub id (org/name[@revision])')
+    .requiredOption('--len <lengths>', 'context lengths: 2k,4k,131072 or a doubling range 2k..128k', parseLengths)
+    .requiredOption('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`)')
+    .option('--data <source>', 'pg19 | narrativeqa | a .txt, .jsonl or .parquet file', 'pg19')
+    .option('--samples <n>', 'documents to use (the first n of the source)', parsePositive, 10)
+    .option('--eval-tokens <n>', 'tokens scored at the end of each length (capped at L/2)', parsePositive, 1024)
+    .option('--query-tokens <n>', 'context tokens before them that score the chunks', parsePositive, 64)
+    .addOption(new Option('--protocol <name>', 'default, or the ParallelComp paper\'s question perplexity on NarrativeQA').choices(['default', 'paper']).default('default'))
+    .option('--out <dir>', 'run directory (default: runs/ppl-<data>/<model>)')
+    .option('--shard <i/n>', 'run only shard i of n of the documents (0-based); merge with `pcomp merge`')
+    .option('--set <key=value>', 'override a knob of every config (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
+    .option('-q, --quiet', 'print only warnings and errors', false)
+    .option('--json', 'print progress as JSON lines (one event per line)', false)
+    .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)
+    .addHelpText('after', EXAMPLES)
+    .action(async (opts: PplOptions) => {
+      const { runPpl } = await import('../runners/ppl.js');
+      await runPpl(opts);
+    });
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
