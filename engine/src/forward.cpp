@@ -51,6 +51,13 @@ template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
+void expand_kv(const float* x, int n, int kv, int sets, int hd, std::vector<float>& out) {
+  out.resize(size_t(n) * sets * hd);
+  const int group = sets / kv;
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < sets; ++h)
+      std::copy(x + (size_t(t) * kv + h / group) * hd, x + (size_t(t) * kv + h / group + 1) * hd, &out[(size_t(t) * sets + h) * hd]);
+}
 void check_cancel(const ForwardOptions& o) {
   if (o.cancel && o.cancel->load(std::memory_order_relaxed)) throw Cancelled();
 }
@@ -100,8 +107,11 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
   }
   for (const auto& it : items) cache.reserve(it.seq, cache.length(it.seq, 0, 0) + it.n);
 
-  std::vector<const float*> kp(KV), vp(KV);
-  std::vector<int> lens(KV);
+  const int CKV = cache.n_kv();  // cache sets per layer: KV, or H when expanded
+  if (CKV != KV && CKV != H) throw EngineError("forward: the cache has neither the KV nor the query head count");
+  std::vector<float> ek, ev;
+  std::vector<const float*> kp(CKV), vp(CKV);
+  std::vector<int> lens(CKV);
   for (int l = 0; l < c.n_layers; ++l) {
     check_cancel(opt);
     const LayerWeights& w = m.layers[l];
@@ -115,9 +125,16 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
       const float* invf = &ws.inv_freq[s * (hd / 2)];
       be.rope(&ws.q[size_t(off) * H * hd], &ws.pos[off], invf, it.n, H, hd);
       be.rope(&ws.k[size_t(off) * KV * hd], &ws.pos[off], invf, it.n, KV, hd);
-      cache.append(it.seq, l, &ws.k[size_t(off) * KV * hd], &ws.v[size_t(off) * KV * hd], &ws.pos[off], it.n);
+      if (CKV == KV) {
+        cache.append(it.seq, l, &ws.k[size_t(off) * KV * hd], &ws.v[size_t(off) * KV * hd], &ws.pos[off], it.n);
+      } else {
+        // Query-head-expanded cache: every query head gets its own copy of its group's K/V row.
+        expand_kv(&ws.k[size_t(off) * KV * hd], it.n, KV, CKV, hd, ek);
+        expand_kv(&ws.v[size_t(off) * KV * hd], it.n, KV, CKV, hd, ev);
+        cache.append(it.seq, l, ek.data(), ev.data(), &ws.pos[off], it.n);
+      }
       if (opt.hook) opt.hook->before_attention(l, int(s), &ws.q[size_t(off) * H * hd], it.n, cache, it.seq);
-      for (int h = 0; h < KV; ++h) {
+      for (int h = 0; h < CKV; ++h) {
         KVHead& kh = cache.head(it.seq, l, h);
         kp[h] = kh.k.data();
         vp[h] = kh.v.data();
@@ -126,7 +143,7 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
       AttentionArgs a;
       a.n_q = it.n;
       a.n_heads = H;
-      a.n_kv_heads = KV;
+      a.n_kv_heads = CKV;
       a.head_dim = hd;
       a.q = &ws.q[size_t(off) * H * hd];
       a.out = &ws.att[size_t(off) * H * hd];
@@ -135,7 +152,7 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
       a.kv_len = lens.data();
       a.scale = 1.0f / std::sqrt(float(hd));
       a.sliding_window = c.sliding_window;
-      be.attention(a);
+      if (!opt.hook || !opt.hook->attention(l, int(s), a, cache, it.seq)) be.attention(a);
       off += it.n;
     }
     be.matmul(ws.xn.data(), ws.att.data(), w.wo, nullptr, T, D, H * hd);

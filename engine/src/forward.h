@@ -40,6 +40,12 @@ struct LayerHook {
   virtual void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) {
     (void)layer; (void)item; (void)q; (void)n_q; (void)cache; (void)seq;
   }
+  // Called instead of the backend's attention when it returns true (the hook wrote a.out): for
+  // masks the backend's bottom-right causal rule cannot express, e.g. after new tokens were evicted.
+  virtual bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) {
+    (void)layer; (void)item; (void)a; (void)cache; (void)seq;
+    return false;
+  }
 };
 
 enum class LogitsMode { None, Last, All };

@@ -9,6 +9,9 @@ namespace pcomp {
 
 KVCache::KVCache(const ModelConfig& c) : n_layers_(c.n_layers), n_kv_(c.n_kv_heads), hd_(c.head_dim) {}
 
+KVCache::KVCache(const ModelConfig& c, int n_sets)
+    : n_layers_(c.n_layers), n_kv_(n_sets > 0 ? n_sets : c.n_kv_heads), hd_(c.head_dim) {}
+
 int KVCache::new_seq(int reserve_tokens) {
   int id = -1;
   for (size_t i = 0; i < seqs_.size(); ++i)
@@ -117,6 +120,22 @@ int KVCache::concat(const std::vector<int>& srcs) {
   o.appended = appended;
   note_peak();
   return out;
+}
+
+void KVCache::extend(int dst, int src) {
+  Sequence& d = seqs_[dst];
+  const Sequence& s = seqs_[src];
+  for (size_t hi = 0; hi < d.heads.size(); ++hi) {
+    KVHead& o = d.heads[hi];
+    const KVHead& h = s.heads[hi];
+    o.k.insert(o.k.end(), h.k.begin(), h.k.end());
+    o.v.insert(o.v.end(), h.v.begin(), h.v.end());
+    o.pos.insert(o.pos.end(), h.pos.begin(), h.pos.end());
+    o.src.insert(o.src.end(), h.src.begin(), h.src.end());
+    o.len += h.len;
+  }
+  d.appended += s.appended;
+  note_peak();
 }
 
 size_t KVCache::bytes() const {

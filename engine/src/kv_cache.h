@@ -28,6 +28,9 @@ struct Sequence {
 class KVCache {
  public:
   explicit KVCache(const ModelConfig& cfg);
+  // n_sets > 0 overrides the cache sets per layer: n_heads gives a query-head-expanded cache (the
+  // reference code caches after repeat_kv); forward() then writes each KV head's rows to its group.
+  KVCache(const ModelConfig& cfg, int n_sets);
   int new_seq(int reserve_tokens = 0);
   void free_seq(int seq);
   bool live(int seq) const { return seq >= 0 && seq < int(seqs_.size()) && seqs_[seq].live; }
@@ -46,6 +49,8 @@ class KVCache {
   void truncate(int s, int n);
   // A new sequence holding the entries of `srcs` in order (each head concatenated).
   int concat(const std::vector<int>& srcs);
+  // Appends every head of `src` to the same head of `dst` (src is left as it is).
+  void extend(int dst, int src);
 
   size_t bytes() const;                 // bytes in use now (K+V of live sequences)
   size_t peak_bytes() const { return peak_; }

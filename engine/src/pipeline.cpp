@@ -1,16 +1,123 @@
-// pcomp_run: the policy pipeline. Replaced by the ParallelComp stage driver (engine/src/policy/).
+// pcomp_run: one sample through the policy its config describes (engine/src/policy/). Each run has
+// its own KV cache, so the trace's peak bytes are this sample's alone; the cache holds one set per
+// KV head, or per query head when a stage asks for the reference code's expanded heads.
+#include <memory>
+#include <new>
+
 #include "../include/pcomp.h"
 #include "error.h"
+#include "policy/registry.h"
+#include "policy/run.h"
 #include "session.h"
 
-extern "C" {
-pcomp_status pcomp_run(pcomp_session*, const pcomp_sample*, const char*, pcomp_progress_callback, void*,
-                       pcomp_result**) {
-  pcomp::set_last_error("pcomp_run: the policy pipeline is not built yet");
-  return PCOMP_ERR_INPUT;
+struct pcomp_result {
+  std::vector<int32_t> tokens;
+  std::vector<float> nll;
+  std::string trace;
+};
+
+namespace pcomp {
+
+void RunContext::poll() {
+  session->poll_cancel();
+  if (session->cancel.load()) throw Cancelled();
 }
-const int32_t* pcomp_result_tokens(const pcomp_result*, int* n) { *n = 0; return nullptr; }
-const float* pcomp_result_nll(const pcomp_result*, int* n) { *n = 0; return nullptr; }
-const char* pcomp_result_trace(const pcomp_result*) { return "{}"; }
-void pcomp_result_free(pcomp_result*) {}
+
+void RunContext::run_forward(const std::vector<SeqInput>& items, LogitsMode mode, std::vector<float>* logits,
+                             LayerHook* hook) {
+  poll();
+  ForwardOptions opt;
+  opt.logits = mode;
+  opt.logits_out = logits;
+  opt.hook = hook;
+  opt.rope = &rope;
+  opt.cancel = &session->cancel;
+  forward(model, be, cache, items, opt, ws);
+}
+
+namespace {
+void check_sample(const pcomp_sample* s) {
+  if (!s) throw EngineError("sample: null");
+  if (s->n_chunks < 0 || (s->n_chunks > 0 && (!s->chunks || !s->chunk_lens))) throw EngineError("sample: bad chunks");
+  for (int c = 0; c < s->n_chunks; ++c)
+    if (s->chunk_lens[c] < 0 || (s->chunk_lens[c] > 0 && !s->chunks[c])) throw EngineError("sample: chunk " + std::to_string(c) + " is malformed");
+  if (s->question_len < 0 || (s->question_len > 0 && !s->question)) throw EngineError("sample: bad question");
+  if (s->eval_len < 0 || (s->eval_len > 0 && !s->eval_tokens)) throw EngineError("sample: bad eval tokens");
+  if (s->max_new_tokens < 0) throw EngineError("sample: max_new_tokens must be >= 0");
+  if (s->n_stop_ids < 0 || (s->n_stop_ids > 0 && !s->stop_ids)) throw EngineError("sample: bad stop ids");
+}
+}  // namespace
+}  // namespace pcomp
+
+using namespace pcomp;
+
+extern "C" {
+
+pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char* config_json, pcomp_progress_callback cb,
+                       void* user, pcomp_result** out) {
+  if (out) *out = nullptr;
+  try {
+    if (!s || !out) throw EngineError("pcomp_run: null session or result pointer");
+    check_sample(sample);
+    const PolicyConfig cfg = parse_policy_config(config_json);
+    if (cfg.calib && cfg.calib_stage == "chunk")
+      throw EngineError("config: calib.stage=chunk (the reference's prefill_1) is not supported by the engine; use reencode");
+    const ModelConfig& mc = s->model->cfg;
+    const bool expanded = (cfg.kv_evict && cfg.kv_gqa == "expanded-heads") || (cfg.calib && cfg.calib_gqa == "expanded-heads");
+    KVCache cache(mc, expanded ? mc.n_heads : 0);
+    s->cancel.store(0);
+    RunContext ctx{*s->model, *s->backend, cache, s->ws, cfg, *sample, s, cb, user, {}, RopeParams::from_config(mc), {}, {}, {}};
+    // The plan: each pipeline key's registry entry, by the role it plays.
+    for (const std::string& key : cfg.pipeline) {
+      const Stage& st = find_stage(key);
+      if (st.rope) ctx.plan.rope = &st;
+      if (st.drive) ctx.plan.driver = &st;
+      if (st.prune) ctx.plan.chunk_evict = &st;
+      if (st.select) ctx.plan.kv_evict = &st;
+      if (st.calibrate) ctx.plan.calib = &st;
+      if (st.global) ctx.plan.global = &st;
+      if (key == "cache-streaming") ctx.plan.streaming = true;
+      if (key == "cache-snapkv") ctx.plan.snapkv = true;
+    }
+    for (const CalibRule& r : cfg.calib_rules)
+      if (cfg.calib && r.from > mc.n_layers)
+        throw EngineError("config: calib.rules: rule " + r.region + ":" + std::to_string(r.from) + "-" + std::to_string(r.to) +
+                          " starts past the model's " + std::to_string(mc.n_layers) + " layers");
+    ctx.trace.policy = cfg.chunk_enabled ? "chunked" : cfg.streaming ? "streaming" : cfg.snapkv ? "snapkv" : "full";
+    ctx.trace.preset = cfg.preset;
+    ctx.trace.cache_sets = cache.n_kv();
+    ctx.plan.driver->drive(ctx);
+    ctx.trace.peak_bytes = cache.peak_bytes();
+    auto r = std::make_unique<pcomp_result>();
+    r->tokens = std::move(ctx.tokens);
+    r->nll = std::move(ctx.nll);
+    r->trace = ctx.trace.to_json(mc.n_layers);
+    *out = r.release();
+    set_last_error("");
+    return PCOMP_OK;
+  } catch (const Cancelled&) {
+    set_last_error("cancelled");
+    return PCOMP_ERR_CANCELLED;
+  } catch (const EngineError& e) {
+    set_last_error(e.what());
+    return PCOMP_ERR_INPUT;
+  } catch (const std::bad_alloc&) {
+    set_last_error("out of memory");
+    return PCOMP_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    set_last_error(std::string("internal error: ") + e.what());
+    return PCOMP_ERR_INTERNAL;
+  }
+}
+
+const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n) {
+  *n = r ? int(r->tokens.size()) : 0;
+  return r ? r->tokens.data() : nullptr;
+}
+const float* pcomp_result_nll(const pcomp_result* r, int* n) {
+  *n = r ? int(r->nll.size()) : 0;
+  return r ? r->nll.data() : nullptr;
+}
+const char* pcomp_result_trace(const pcomp_result* r) { return r ? r->trace.c_str() : "{}"; }
+void pcomp_result_free(pcomp_result* r) { delete r; }
 }

@@ -1,0 +1,87 @@
+// The unchunked policies: the whole prompt (context ‖ question) as one sequence.
+//   full         middle truncation to full.maxTokens (head half + tail half, as LongBench)
+//   rope-*       the same with a RoPE override (ntk, dynamic-ntk, linear = pi)
+//   cache-snapkv     after the prefill, each KV head keeps its top-scored prefix tokens plus the window
+//   cache-streaming  the first `sink` and the last `window` prompt tokens, at positions 0..
+#include <algorithm>
+
+#include "../error.h"
+#include "run.h"
+
+namespace pcomp {
+namespace {
+struct SnapHook : LayerHook {
+  RunContext& ctx;
+  std::vector<std::vector<int32_t>> keep;  // [layer*sets+set]
+  explicit SnapHook(RunContext& c) : ctx(c), keep(size_t(c.model.cfg.n_layers) * c.sets()) {}
+  void before_attention(int layer, int, const float* q, int n_q, KVCache&, int seq) override {
+    auto sel = cache_snapkv_select(ctx, layer, q, n_q, seq);
+    for (int s = 0; s < ctx.sets(); ++s) keep[size_t(layer) * ctx.sets() + s] = std::move(sel[s]);
+  }
+};
+}  // namespace
+
+void full_prefill(RunContext& ctx) {
+  const PolicyConfig& cfg = ctx.cfg;
+  const pcomp_sample& smp = ctx.sample;
+  const ModelConfig& mc = ctx.model.cfg;
+  std::vector<int32_t> prompt;
+  for (int c = 0; c < smp.n_chunks; ++c) {
+    ctx.trace.chunk_lengths.push_back(smp.chunk_lens[c]);
+    ctx.trace.chunk_starts.push_back(int(prompt.size()));
+    prompt.insert(prompt.end(), smp.chunks[c], smp.chunks[c] + smp.chunk_lens[c]);
+  }
+  prompt.insert(prompt.end(), smp.question, smp.question + smp.question_len);
+  if (prompt.empty()) throw EngineError("sample: the prompt is empty");
+  const int window = mc.max_pos, after = smp.max_new_tokens + smp.eval_len;
+  const int original = int(prompt.size());
+  if (ctx.plan.streaming) {
+    prompt = cache_streaming_prompt(ctx, prompt);
+  } else {
+    const int max_tokens = cfg.full_max_tokens > 0 ? cfg.full_max_tokens : std::max(2, window - after);
+    if (original > max_tokens) {  // LongBench's middle truncation: head half + tail half
+      const int half = max_tokens / 2;
+      std::vector<int32_t> kept(prompt.begin(), prompt.begin() + half);
+      kept.insert(kept.end(), prompt.end() - half, prompt.end());
+      prompt = kept;
+    }
+  }
+  const int L = int(prompt.size());
+  ctx.trace.prompt_length = L;
+  ctx.trace.truncated_from = original;
+  ctx.trace.kept_chunks = {0};
+  ctx.set_rope(L + after);
+
+  const int seq = ctx.cache.new_seq(L);
+  std::vector<int32_t> pos(L);
+  for (int i = 0; i < L; ++i) pos[i] = i;
+  SeqInput it;
+  it.seq = seq;
+  it.tokens = prompt.data();
+  it.positions = pos.data();
+  it.n = L;
+  SnapHook snap(ctx);
+  std::vector<float> logits;
+  ctx.report("prefill", 0, 1);
+  ctx.run_forward({it}, LogitsMode::Last, &logits, ctx.plan.snapkv ? &snap : nullptr);
+  ctx.report("prefill", 1, 1);
+  ctx.trace.bytes_after_prefill = ctx.cache.bytes();
+  const int sets = ctx.sets();
+  OriginSets origins(size_t(mc.n_layers) * sets);
+  for (int l = 0; l < mc.n_layers; ++l)
+    for (int s = 0; s < sets; ++s) {
+      if (ctx.plan.snapkv) {
+        const auto& k = snap.keep[size_t(l) * sets + s];
+        ctx.cache.gather(seq, l, s, k.data(), int(k.size()));
+      }
+      for (int32_t src : ctx.cache.head(seq, l, s).src) origins[size_t(l) * sets + s].push_back({0, src});
+    }
+  ctx.trace.global_cache = origins;
+  ctx.trace.final_cache = origins;
+  const int qs = std::max(0, L - smp.question_len);
+  ctx.trace.question_start = qs;
+  for (int i = qs; i < L; ++i) ctx.trace.question_positions.push_back(i);
+  eval_and_decode(ctx, seq, logits, L);
+}
+
+}  // namespace pcomp

@@ -1,0 +1,133 @@
+// Stage 6, the global stage: the kept chunks' caches become one sequence, in the order given
+// (document order unless chunkEvict.keepOrder is off). Each chunk loses its question tokens and,
+// after the first, its BOS (or, as the reference code, its first remaining entry); chunk sequences
+// are freed as soon as they are copied in. The question is then re-encoded at positions after the
+// longest kept chunk, with the attn-calib stage (if any) in its layers, and decoding follows.
+#include <algorithm>
+#include <cmath>
+
+#include "run.h"
+
+namespace pcomp {
+
+namespace {
+struct GlobalCache {
+  int seq = -1, question_start = 0;
+  OriginSets origins;
+};
+
+GlobalCache build_global(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept) {
+  const PolicyConfig& cfg = ctx.cfg;
+  const int layers = ctx.model.cfg.n_layers, sets = ctx.sets();
+  GlobalCache g;
+  g.origins.assign(size_t(layers) * sets, {});
+  std::vector<int32_t> keep;
+  size_t longest = 0;
+  std::vector<size_t> total(size_t(layers) * sets, 0);
+  for (size_t o = 0; o < kept.size(); ++o) {
+    ChunkRun& run = runs[kept[o]];
+    for (int l = 0; l < layers; ++l)
+      for (int s = 0; s < sets; ++s) {
+        const KVHead& h = ctx.cache.head(run.seq, l, s);
+        keep.clear();
+        for (int i = 0; i < h.len; ++i) {
+          const int src = h.src[i];
+          if (cfg.global_drop_chunk_question && src >= run.context_len) continue;
+          if (o > 0 && cfg.global_bos == "keep-first" && run.starts_with_bos && src == 0) continue;
+          keep.push_back(i);
+        }
+        if (o > 0 && cfg.global_bos == "drop-index0" && !keep.empty()) keep.erase(keep.begin());
+        auto& org = g.origins[size_t(l) * sets + s];
+        for (int32_t i : keep) org.push_back({run.chunk, h.src[i]});
+        ctx.cache.gather(run.seq, l, s, keep.data(), int(keep.size()));
+        total[size_t(l) * sets + s] += keep.size();
+      }
+  }
+  for (size_t t : total) longest = std::max(longest, t);
+  g.seq = ctx.cache.new_seq(int(longest));
+  for (int c : kept) {
+    ctx.cache.extend(g.seq, runs[c].seq);
+    ctx.cache.free_seq(runs[c].seq);
+    runs[c].alive = false;
+  }
+  int start = 0;
+  if (cfg.global_question_start == "longest-all") {
+    for (const auto& r : runs) start = std::max(start, r.context_len);
+  } else {
+    for (int c : kept) start = std::max(start, runs[c].context_len);
+  }
+  g.question_start = start;
+  return g;
+}
+}  // namespace
+
+bool visible_by_position(const Origin& o, int first_index, int row) { return o.chunk != -1 || o.index <= first_index + row; }
+
+void CalibHook::before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) {
+  (void)item;
+  const int sets = ctx.sets();
+  for (int s = 0; s < sets; ++s) {
+    auto& org = origins[size_t(layer) * sets + s];
+    for (int i = 0; i < n_q; ++i) org.push_back({-1, first_index + i});
+  }
+  if (!ctx.plan.calib) return;
+  // Several rules on one layer apply in list order, each on the cache the previous one left.
+  for (const CalibRule& rule : ctx.cfg.calib_rules)
+    if (layer + 1 >= rule.from && layer + 1 <= rule.to) ctx.plan.calib->calibrate(*this, rule, layer, q, n_q, cache, seq);
+}
+
+// With question keys evicted, the backend's rule (query i sees all but the step's last n_q - 1 - i
+// entries) is no longer "by position": row i must see every context key and question keys <= i.
+bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) {
+  (void)item;
+  if (!question_evicted || ctx.cfg.calib_reencode_mask != "by-position") return false;
+  const int H = a.n_heads, hd = a.head_dim, sets = a.n_kv_heads;
+  std::vector<double> w, acc(hd);
+  for (int i = 0; i < a.n_q; ++i)
+    for (int h = 0; h < H; ++h) {
+      const int set = h / (H / sets);
+      const KVHead& kh = cache.head(seq, layer, set);
+      const auto& org = origins[size_t(layer) * sets + set];
+      const float* qr = a.q + (size_t(i) * H + h) * hd;
+      w.assign(kh.len, 0.0);
+      double mx = -INFINITY, tot = 0;
+      for (int j = 0; j < kh.len; ++j) {
+        if (!visible_by_position(org[j], first_index, i)) continue;
+        double dot = 0;
+        for (int e = 0; e < hd; ++e) dot += double(qr[e]) * kh.k[size_t(j) * hd + e];
+        w[j] = dot * a.scale;
+        mx = std::max(mx, w[j]);
+      }
+      for (int j = 0; j < kh.len; ++j) tot += visible_by_position(org[j], first_index, i) ? (w[j] = std::exp(w[j] - mx)) : (w[j] = 0);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int j = 0; j < kh.len; ++j)
+        if (w[j] != 0)
+          for (int e = 0; e < hd; ++e) acc[e] += w[j] / tot * kh.v[size_t(j) * hd + e];
+      for (int e = 0; e < hd; ++e) a.out[(size_t(i) * H + h) * hd + e] = float(acc[e]);
+    }
+  return true;
+}
+
+
+void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept) {
+  GlobalCache g = build_global(ctx, runs, kept);
+  ctx.trace.global_cache = g.origins;
+  ctx.trace.question_start = g.question_start;
+  const pcomp_sample& smp = ctx.sample;
+  const int nq = smp.question_len;
+  CalibHook hook(ctx, g.origins);
+  std::vector<int32_t> pos(nq);
+  for (int i = 0; i < nq; ++i) pos[i] = g.question_start + i;
+  ctx.trace.question_positions = pos;
+  SeqInput it;
+  it.seq = g.seq;
+  it.tokens = smp.question;
+  it.positions = pos.data();
+  it.n = nq;
+  std::vector<float> logits;
+  ctx.run_forward({it}, LogitsMode::Last, &logits, &hook);
+  ctx.trace.final_cache = g.origins;
+  eval_and_decode(ctx, g.seq, logits, g.question_start + nq);
+}
+
+}  // namespace pcomp

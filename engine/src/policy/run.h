@@ -1,0 +1,133 @@
+// What the policy stages share while one sample runs: the model, the run's own KV cache, the
+// resolved config, the RoPE in force, and the trace being filled. Stage functions live one per file
+// (<stage>-<method>.cpp) and are looked up by config name in registry.cpp.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../../include/pcomp.h"
+#include "../backend/backend.h"
+#include "../forward.h"
+#include "../kv_cache.h"
+#include "../model.h"
+#include "config.h"
+#include "registry.h"
+
+namespace pcomp {
+
+// Where a cache entry came from: chunk c's input index i; chunk -1 = re-encoded question token.
+struct Origin {
+  int chunk, index;
+};
+// [layer * sets + set] -> origins of that set's entries, in cache order.
+using OriginSets = std::vector<std::vector<Origin>>;
+
+struct Trace {
+  std::string policy, preset;
+  int cache_sets = 0;  // KV heads, or query heads when the cache is expanded
+  std::vector<int> chunk_lengths, chunk_starts;
+  std::vector<double> chunk_scores;
+  std::vector<int> kept_chunks, freed_order;
+  std::vector<std::vector<std::vector<int32_t>>> kv_kept;  // [kept chunk][layer*sets+set] input indices
+  OriginSets global_cache, final_cache;
+  std::vector<std::vector<int32_t>> calib_evicted;         // [layer*sets+set] evicted origins' count per layer
+  int question_start = 0, truncated_from = -1, prompt_length = -1;
+  std::vector<int> question_positions, eval_positions, generated_positions;
+  std::vector<std::pair<int32_t, float>> final_top;       // the prompt's last logits: top 32 (id, logit)
+  size_t peak_bytes = 0, bytes_after_prefill = 0, bytes_before_decode = 0;
+  std::string to_json(int n_layers) const;
+};
+
+// The stages a run composes, resolved from the config's pipeline keys.
+struct Plan {
+  const Stage *rope = nullptr, *driver = nullptr, *chunk_evict = nullptr, *kv_evict = nullptr, *calib = nullptr,
+              *global = nullptr;
+  bool streaming = false, snapkv = false;
+};
+
+struct RunContext {
+  const Model& model;
+  const Backend& be;
+  KVCache& cache;
+  Workspace& ws;
+  const PolicyConfig& cfg;
+  const pcomp_sample& sample;
+  pcomp_session* session;
+  pcomp_progress_callback progress;
+  void* user;
+  Plan plan;
+  RopeParams rope;
+  Trace trace;
+  // outputs
+  std::vector<int32_t> tokens;
+  std::vector<float> nll;
+
+  int sets() const { return cache.n_kv(); }
+  bool expanded() const { return cache.n_kv() != model.cfg.n_kv_heads; }
+  // Cache set that query head h reads, and the KV head whose projections fill set s.
+  int set_of(int h) const { return expanded() ? h : h / (model.cfg.n_heads / model.cfg.n_kv_heads); }
+  int kv_head_of(int s) const { return expanded() ? s / (model.cfg.n_heads / model.cfg.n_kv_heads) : s; }
+  // The run's RoPE: the model's, or the rope-* stage's for this total length.
+  void set_rope(int total_length) {
+    rope = plan.rope ? plan.rope->rope(cfg, model.cfg, total_length) : RopeParams::from_config(model.cfg);
+  }
+  void poll();  // throws Cancelled when the session's cancel flag is up
+  void report(const char* stage, int done, int total) {
+    if (progress) progress(user, stage, done, total);
+  }
+  void run_forward(const std::vector<SeqInput>& items, LogitsMode mode, std::vector<float>* logits, LayerHook* hook);
+};
+
+// --- shared between stages --------------------------------------------------------------------
+
+// kv-evict-cumattn.cpp: cumulative-attention (SnapKV-style) selection for one layer of one fresh
+// sequence. q: the step's n_q query rows [n_q, n_heads*hd] (post-RoPE); the sequence's cache holds
+// exactly the step's tokens. The last `window` rows score candidate keys [cand_start, cand_end);
+// per cache set, the `capacity` best pooled candidates (ascending input indices).
+struct SnapKVParams {
+  int window = 8, kernel = 7, capacity = 0, cand_start = 0, cand_end = 0;
+  std::string pooling = "max";
+  bool per_query_head = false;  // expanded-heads: one selection per query head (needs an expanded cache)
+};
+std::vector<std::vector<int32_t>> snapkv_select(const RunContext& ctx, int seq, int layer, const float* q, int n_q,
+                                                const SnapKVParams& p);
+
+// chunk-evict-selfinfo.cpp: the score of one chunk from its question tokens' NLL.
+double chunk_score(const std::vector<double>& question_nll, const std::string& mode, int last_n);
+
+// One chunk of the chunked pipeline.
+struct ChunkRun {
+  int chunk = 0, seq = -1, context_len = 0, input_len = 0;
+  bool starts_with_bos = false, alive = false;
+  double score = 0;
+  std::vector<double> question_nll;
+  std::vector<std::vector<int32_t>> kv_keep;  // [layer*sets+set]: input indices to keep (KV eviction on)
+};
+
+// attn-calib-*.cpp run inside this hook while the question is re-encoded; it also keeps the origins
+// of the global cache in step with every eviction.
+struct CalibHook : LayerHook {
+  RunContext& ctx;
+  OriginSets& origins;
+  int first_index = 0;            // the step's tokens are tagged (-1, first_index + i)
+  bool question_evicted = false;  // a rule evicted a key of the step itself
+  CalibHook(RunContext& c, OriginSets& o) : ctx(c), origins(o) {}
+  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override;
+  bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override;
+};
+bool visible_by_position(const Origin& o, int first_index, int row);
+
+// cache-snapkv.cpp: the snapkv baseline's kept entries per cache set for one layer of the whole
+// prompt (the last `window` tokens always kept and counted in the capacity).
+std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int layer, const float* q, int n_q, int seq);
+// cache-streaming.cpp: the prompt StreamingLLM's cache holds: the first `sink` and the last
+// `window` tokens, at positions 0.. inside the cache.
+std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt);
+
+// decode-greedy.cpp: scores sample.eval_tokens after the prompt, then decodes greedily.
+// last_logits: the prompt's last row; next_pos: position of the first token after the prompt.
+void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, int next_pos);
+
+}  // namespace pcomp

@@ -1,0 +1,123 @@
+// The engine's pipeline against the float64 reference pipeline (test/oracle/policies/pipeline.ts) on
+// seeded random tiny models: for each stage and each knob that changes a decision, the same chunk
+// scores (1e-5 relative), the same kept chunks, the same kept token sets per layer and cache set
+// after KV eviction and after calibration, the same positions, the same greedy tokens, and final
+// logits within f32 tolerance.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineModel } from '../../engine/index.js';
+import { referencePipeline, type PipelineSample } from '../oracle/policies/pipeline.js';
+import { tempDir } from '../engine/helpers.js';
+import { config, engineRun, makeSample, tinyModel, topLogitError } from './helpers.js';
+
+const tmp = tempDir('pcomp-pipeline-ref-');
+const dirs: Record<string, string> = {};
+const models: Record<string, EngineModel> = {};
+const sample = makeSample([20, 24, 18, 22]);
+const one: PipelineSample = { ...sample, chunks: [sample.chunks[1]!] };
+
+beforeAll(async () => {
+  dirs.gqa = tinyModel(tmp.dir, 'gqa');
+  dirs.mha = tinyModel(tmp.dir, 'mha', { numKvHeads: 4, seed: 9 });
+  for (const [k, d] of Object.entries(dirs)) models[k] = await EngineModel.load(d);
+});
+afterAll(() => {
+  for (const m of Object.values(models)) m.free();
+  tmp.cleanup();
+});
+
+function relClose(a: number[], b: number[], tol: number) {
+  expect(a.length).toBe(b.length);
+  a.forEach((v, i) => expect(Math.abs(v - b[i]!) / Math.max(Math.abs(b[i]!), 1e-12)).toBeLessThanOrEqual(tol));
+}
+
+async function compare(preset: string, sets: string[] = [], s: PipelineSample = sample, model = 'gqa') {
+  const cfg = config(preset, sets);
+  const ref = referencePipeline(dirs[model]!, s, cfg);
+  const got = await engineRun(models[model]!, s, cfg);
+  const t = got.trace;
+  relClose(t.chunkScores, ref.chunkScores, 1e-5);
+  expect(t.keptChunks).toEqual(ref.keptChunks);
+  if (cfg['chunk.enabled']) expect(t.kvKept).toEqual(ref.kvKept);
+  expect(t.globalCache).toEqual(ref.globalCache);
+  expect(t.finalCache).toEqual(ref.finalCache);
+  expect(t.questionStart).toBe(ref.questionStart);
+  expect(t.questionPositions).toEqual(ref.questionPositions);
+  expect(topLogitError(got, ref)).toBeLessThan(1e-4);
+  expect(Array.from(got.tokens)).toEqual(ref.generated);
+  expect(t.generatedPositions).toEqual(ref.generatedPositions);
+  return { ref, got };
+}
+
+// Calibration settings that find outliers on 3-layer models with ~90-entry caches.
+const calib = ['calib.rules=middle:1-1,recent:2-2,sink:3-3', 'calib.sinkSize=6', 'calib.recentSize=6', 'calib.threshold=0.04'];
+
+describe('chunk prefill and chunk eviction match the reference', () => {
+  it('parallelcomp: scores, top 3 in document order', async () => {
+    const { ref } = await compare('parallelcomp');
+    expect(ref.keptChunks.length).toBe(3);
+  });
+  it('retrieval keeps kRetrieval chunks', () => compare('parallelcomp', [], { ...sample, retrieval: true }));
+  it('reference-sum score over the last 3 tokens, lowest-score-first order', () =>
+    compare('parallelcomp', ['chunkEvict.score=reference-sum', 'chunkEvict.scoreTokens=3', 'chunkEvict.keepOrder=false', 'chunkEvict.k=2']));
+  it('waves of 1 and of 3 chunks make the same decisions', async () => {
+    await compare('parallelcomp', ['chunk.parallel=1']);
+    await compare('parallelcomp', ['chunk.parallel=3', 'chunkEvict.k=2']);
+  });
+  it('pcw keeps every chunk', () => compare('pcw'));
+});
+
+describe('global stage matches the reference', () => {
+  it('question after the longest of all chunks', () => compare('parallelcomp', ['global.questionStart=longest-all', 'chunkEvict.k=2']));
+  it('BOS rules and keeping the chunk questions', async () => {
+    await compare('parallelcomp', ['global.bos=drop-index0']);
+    await compare('parallelcomp', ['global.bos=keep-all', 'global.dropChunkQuestion=false']);
+  });
+  it('question with its own BOS', () => compare('parallelcomp', ['global.questionBos=true']));
+});
+
+describe('KV eviction matches the reference', () => {
+  it('group-sum, max pool 7', () => compare('parallelcomp-kv', ['kvEvict.capacity=7']));
+  it('avg pooling, kernel 3, window 3', () => compare('parallelcomp-kv', ['kvEvict.capacity=9', 'kvEvict.pooling=avg', 'kvEvict.kernel=3', 'kvEvict.window=3']));
+  it('expanded heads, reference BOS, sample-min capacity', () =>
+    compare('parallelcomp-kv', ['kvEvict.capacity=30', 'kvEvict.gqa=expanded-heads', 'kvEvict.bos=reference', 'kvEvict.capacityRule=sample-min']));
+  it('on a model without GQA', () => compare('parallelcomp-kv', ['kvEvict.capacity=6'], sample, 'mha'));
+});
+
+describe('calibration matches the reference', () => {
+  it('paper mix scaled to 3 layers, group-mean', async () => {
+    const { ref } = await compare('parallelcomp-calib', calib);
+    const before = ref.globalCache.flat().reduce((a, s) => a + s.length, 0);
+    const after = ref.finalCache.flat().filter(([c]) => c >= 0).length;
+    expect(after).toBeLessThan(before); // the settings really evict
+  });
+  it('group-max, all rows, strict edges, no equalising', () =>
+    compare('parallelcomp-calib', [...calib, 'calib.gqa=group-max', 'calib.queryRows=0', 'calib.strictEdges=true', 'calib.rules=middle:1-2,sink:3-3']));
+  it('expanded heads', () => compare('parallelcomp-calib', [...calib, 'calib.gqa=expanded-heads']));
+  it('regions over context and question, by position and bottom-right', async () => {
+    await compare('parallelcomp-calib', [...calib, 'calib.regionOver=context-and-question', 'calib.rules=recent:1-3']);
+    await compare('parallelcomp-calib', [...calib, 'calib.regionOver=context-and-question', 'calib.rules=recent:1-3', 'calib.reencodeMask=bottom-right']);
+  });
+  it('with KV eviction', () => compare('parallelcomp-calib-kv', [...calib, 'kvEvict.capacity=8']));
+});
+
+describe('reference presets match the reference', () => {
+  it('parallelcomp-reference and its kv / calib variants', async () => {
+    await compare('parallelcomp-reference');
+    await compare('parallelcomp-kv-reference', ['kvEvict.capacity=10']);
+    await compare('parallelcomp-calib-reference', [...calib, 'calib.rules=sink:1-3']);
+    await compare('parallelcomp-calib-kv-reference', [...calib, 'kvEvict.capacity=10', 'calib.rules=middle:2-3']);
+  });
+});
+
+describe('unchunked baselines match the reference', () => {
+  it('full, middle-truncated full', async () => {
+    await compare('full', [], one);
+    await compare('full', ['full.maxTokens=21'], one);
+  });
+  it('snapkv', () => compare('snapkv', ['snapkv.capacity=12'], one));
+  it('ntk, pi, dynamic-ntk', async () => {
+    await compare('ntk', ['rope.factor=3'], one);
+    await compare('pi', ['rope.factor=2'], one);
+    await compare('dynamic-ntk', ['rope.factor=2'], { ...one, chunks: [makeSample([300]).chunks[0]!] });
+  });
+});
