@@ -100,8 +100,12 @@ void scores_rows(const float* const* q, const float* kt, int hd, int nk, float s
 // Softmax bookkeeping for one row over this block's keys [lo, hi) (block-relative): raises the
 // running max, rescales the accumulator and sum, and turns s into probabilities (zero outside).
 void online_softmax_row(float* s, int nk, int lo, int hi, float& m, float& l, float* o, int hd) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int kk = lo; kk < hi; ++kk) mx = std::max(mx, s[kk]);
+  // Vector max (a scalar max chain is latency-bound and was 30% of attention at head_dim 8).
+  __m256 mv8 = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int kk0 = lo;
+  for (; kk0 + 8 <= hi; kk0 += 8) mv8 = _mm256_max_ps(mv8, _mm256_loadu_ps(s + kk0));
+  float mx = hmax(mv8);
+  for (; kk0 < hi; ++kk0) mx = std::max(mx, s[kk0]);
   const float m_new = std::max(m, mx);
   const float corr = std::exp(m - m_new);  // 0 on the first block (m = -inf)
   const __m256 mv = _mm256_set1_ps(m_new);
