@@ -84,7 +84,8 @@ export async function runPpl(opts: PplOptions): Promise<void> {
         for (const { config } of configs.filter((c) => c.config['chunk.enabled']))
           for (const length of lengths) pplChunkBudget(config, window, length, opts.evalTokens, opts.queryTokens);
       const store = PplStore.open(opts.out ?? defaultOutDir(`ppl-${dataName(opts.data)}`, name, shard), {
-        model: await modelIdentity(opts.model, modelDir, env),
+        // report and merge read the trained length from here to mark it on the chart
+        model: { ...(await modelIdentity(opts.model, modelDir, env)), trainedLength: window },
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
         settings: protocolSettings(opts, source),
         shard,
@@ -97,7 +98,6 @@ export async function runPpl(opts: PplOptions): Promise<void> {
         ...hostInfo(),
         modelDir: path.resolve(modelDir),
         modelName: name,
-        trainedLength: window,
         command: ['pcomp', 'ppl', ...process.argv.slice(3)].join(' '),
       });
       for (const w of store.run.warnings) log(w, 'warn');

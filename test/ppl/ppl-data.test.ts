@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPplSource, readLocalDocuments } from '../../datasets/ppl-data.js';
+import { loadPplSource, readLocalDocuments, PG19 } from '../../datasets/ppl-data.js';
 import { hubEnv } from '../../datasets/hub.js';
+import { startFakeHub } from '../helpers/fake-hub.js';
+import { parquetBytes } from './parquet-writer.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pcomp-ppl-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,5 +64,36 @@ describe('local documents', () => {
   it('offline, names what is missing from the cache for pg19 and narrativeqa', async () => {
     await expect(loadPplSource('pg19', { samples: 5, env })).rejects.toThrow(/offline: emozilla\/pg19-test@main is not in the cache/);
     await expect(loadPplSource('narrativeqa', { samples: 5, env })).rejects.toThrow(/narrativeqa/);
+  });
+
+  it('reads a .parquet file\'s "text" column, ids from "id" where present', async () => {
+    const p = path.join(dir, 'books.parquet');
+    writeFileSync(p, parquetBytes({ text: ['first book', 'second book', 'third book'], id: ['b1', 'b2', 'b3'] }));
+    expect(await readLocalDocuments(p, 2)).toEqual([{ id: 'b1', text: 'first book' }, { id: 'b2', text: 'second book' }]);
+    const noText = path.join(dir, 'notext.parquet');
+    writeFileSync(noText, parquetBytes({ body: ['x'] }));
+    await expect(readLocalDocuments(noText, 2)).rejects.toThrow(/notext\.parquet: row 0: column "text" must be a string/);
+  });
+});
+
+describe('PG19 from the hub', () => {
+  it('downloads emozilla/pg19-test once, reads the first books, and works offline from the cache after', async () => {
+    const commit = 'c'.repeat(40);
+    const books = ['The first book. '.repeat(50), 'The second book. '.repeat(50), 'The third book. '.repeat(50)];
+    const hub = await startFakeHub([{ type: 'dataset', name: PG19.repo, commit, files: {
+      [PG19.file]: parquetBytes({ text: books, short_book_title: ['One', 'Two', 'Three'] }),
+    } }]);
+    try {
+      const cacheDir = path.join(dir, 'pg19-cache');
+      const online = await loadPplSource('pg19', { samples: 2, env: hubEnv({ endpoint: hub.url, cacheDir, offline: false, token: undefined }) });
+      expect(online.kind).toBe('pg19');
+      expect(online.identity).toEqual({ repo: PG19.repo, file: PG19.file, commit });
+      expect(online.documents).toEqual([{ id: 'pg19-0', text: books[0] }, { id: 'pg19-1', text: books[1] }]);
+      const offline = await loadPplSource('pg19', { samples: 3, env: hubEnv({ endpoint: 'http://127.0.0.1:9', cacheDir, offline: true }) });
+      expect(offline.documents.map((d) => d.id)).toEqual(['pg19-0', 'pg19-1', 'pg19-2']);
+      expect(offline.identity).toEqual(online.identity);
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -1,0 +1,67 @@
+// `pcomp ppl --protocol paper` on a seeded random model and NarrativeQA-format records: the story is
+// cut to L tokens and put in narrativeqa's prompt; the perplexity is that of the question template's
+// tokens (from the second on) after the context, which for full attention is exactly what one
+// forward over the prompt gives.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { EngineModel } from '../../engine/index.js';
+import { loadTokenizer, type Tok } from '../../datasets/tokenizer.js';
+import { registry } from '../../datasets/registry.js';
+import { resolveConfig } from '../../engine/policy-config.js';
+import { buildSample } from '../../cli/runners/sample.js';
+import { cliEnv, pcomp, readNll, tempRoot, words, writeModel, type CliRun } from './helpers.js';
+
+describe('pcomp ppl --protocol paper', () => {
+  const root = tempRoot();
+  const model = path.join(root, 'model');
+  const data = path.join(root, 'narrativeqa.jsonl');
+  const out = path.join(root, 'run');
+  const records = [0, 1].map((i) => ({ _id: `nqa-${i}`, context: words(20 + i, 400), input: `who is ${words(30 + i, 3)}?`, answers: ['x'], length: 400 }));
+  let run: CliRun;
+  let tok: Tok;
+
+  beforeAll(async () => {
+    writeModel(model);
+    writeFileSync(data, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    tok = await loadTokenizer(model);
+    run = await pcomp(['ppl', '--model', model, '--data', data, '--len', '128,256', '--config', 'full', '--protocol', 'paper',
+      '--out', out, '--threads', '1'], cliEnv(path.join(root, 'cache')));
+  }, 120_000);
+
+  it('scores the question template after the story cut to L tokens, as one forward over the prompt does', async () => {
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const m = await EngineModel.load(model, { threads: 1 });
+    try {
+      for (const length of [128, 256])
+        for (const [i, line] of readNll(out, 'full', length).entries()) {
+          const story = tok.decode(tok.encode(records[i]!.context).subarray(0, length), { skipSpecialTokens: true });
+          const built = buildSample({ task: registry().get('narrativeqa'), record: { ...records[i]!, context: story, all_classes: null, dataset: '', language: 'en' },
+            tok, config: resolveConfig('full'), window: 256, maxNew: 0 });
+          const prompt = Int32Array.from([...built.chunks.flatMap((c) => [...c]), ...built.question]);
+          const nll = await m.nll(prompt);
+          const q = built.question.length;
+          const expected = nll.subarray(prompt.length - q).reduce((a, b) => a + b, 0) / (q - 1);
+          expect(line.tokens).toBe(q - 1);
+          expect(Math.abs(line.nll! - expected)).toBeLessThan(1e-3 * expected);
+        }
+    } finally {
+      m.free();
+    }
+  });
+
+  it('records the paper protocol in the manifest', async () => {
+    const { readFileSync } = await import('node:fs');
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.settings.protocol).toBe('paper');
+    expect(manifest.settings.evalTokens).toBeUndefined();
+  });
+
+  it('stops a chunked config with a message while the engine does not report the re-encoded question', async () => {
+    const r = await pcomp(['ppl', '--model', model, '--data', data, '--len', '256', '--config', 'parallelcomp', '--protocol', 'paper',
+      '--set', 'chunk.budget=100', '--out', path.join(root, 'pc'), '--threads', '1'], cliEnv(path.join(root, 'cache')));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--protocol paper with chunked config parallelcomp: this engine build does not report the re-encoded question's NLL/);
+  }, 120_000);
+});
