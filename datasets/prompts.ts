@@ -167,6 +167,8 @@ export interface ChunkOptions {
    * slices of the decoded context, each re-tokenized inside the template (chunks may then exceed the budget).
    */
   split?: 'tokens' | 'chars';
+  /** Exactly this many chunks (token split only); 0 or absent: as many as the budget needs. */
+  count?: number;
   chat?: ChatMode;
   family?: string;
   maxNew?: number;
@@ -182,7 +184,7 @@ export function buildChunkedPrompt(task: TaskDef, record: AnyRecord, tok: Tok, o
   const context = fields.context!;
   const { chunks, chunkTexts } = (opts.split ?? 'tokens') === 'chars'
     ? charChunks(tok, prefix, suffix, context, opts)
-    : tokenChunks(tok, prefix, suffix, context, opts.chunkBudget, task.name);
+    : tokenChunks(tok, prefix, suffix, context, opts.chunkBudget, task.name, opts.count);
 
   const questionText = fillTemplate(task.split.question, fields, where);
   const chatTemplated = usesChatTemplate(task, tok, opts.chat);
@@ -200,7 +202,7 @@ export function buildChunkedPrompt(task: TaskDef, record: AnyRecord, tok: Tok, o
   return { chunks, question, maxNew: opts.maxNew ?? task.maxNewTokens, stopIds: stopIdsFor(task, tok), chunkTexts, questionText: qText, chatTemplated };
 }
 
-function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, budget: number, taskName: string): { chunks: Int32Array[]; chunkTexts: string[] } {
+function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, budget: number, taskName: string, count = 0): { chunks: Int32Array[]; chunkTexts: string[] } {
   // Tokenize prefix+context together so the first chunk starts exactly as the single prompt does, then take the
   // ids past the longest run shared with the prefix alone as the context's ids.
   const joint = tok.encode(prefix + context);
@@ -212,7 +214,8 @@ function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, 
   const tail = suffix ? tok.encode(suffix, { addSpecialTokens: false }) : new Int32Array(0);
   const room = budget - head.length - tail.length;
   if (room < 1) throw new UserError(`${taskName}: chunk budget ${budget} leaves no room for context after the ${head.length + tail.length}-token template`);
-  const n = Math.max(1, Math.ceil(body.length / room));
+  // count > 0 (PCW's fixed number of windows) overrides the budget-derived count.
+  const n = count > 0 ? Math.min(count, Math.max(1, body.length)) : Math.max(1, Math.ceil(body.length / room));
   const chunks: Int32Array[] = [];
   const chunkTexts: string[] = [];
   for (let i = 0; i < n; i++) {

@@ -60,7 +60,8 @@ export function buildSample(input: SampleInput): Sample & { questionText: string
   // First pass sizes the question; the second cuts the context with the budget that leaves room for it.
   const probe = buildChunkedPrompt(task, record, tok, { chunkBudget: Number.MAX_SAFE_INTEGER, maxNew });
   const budget = chunked ? chunkBudget(config, window, probe.question.length, maxNew) : Number.MAX_SAFE_INTEGER;
-  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, maxNew, split }) : probe;
+  const count = Number(config['chunk.count'] ?? 0);
+  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, maxNew, split, count }) : probe;
   return { chunks: p.chunks, question: p.question, maxNewTokens: maxNew, stopIds: p.stopIds, questionText: p.questionText };
 }
 
