@@ -15,6 +15,7 @@ import { register as registerMerge } from './commands/merge.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerPpl } from './commands/ppl.js';
+import { register as registerReproduce } from './commands/reproduce.js';
 
 export function buildProgram(): Command {
   const program = new Command('pcomp')
@@ -23,6 +24,6 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of [registerGenerate, registerEval, registerPpl, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
+  for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
   return program;
 }
