@@ -19,7 +19,7 @@ namespace pcomp::cpu {
 namespace {
 using namespace avx2;
 
-constexpr int MR = 6, NR = 16, KC = 256, NB = 128, TB = 96;
+constexpr int MR = 6, NR = 16, KC = 256, NB = 128, TB = 192;
 constexpr int kPackedMinRows = 12;  // below this, the dot-product path wins (bench/matmul)
 
 inline float widen(float v) { return v; }
