@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { EngineModel } from '../../engine/index.js';
+import type { PplOptions } from '../../cli/commands/ppl.js';
+import { runPpl } from '../../cli/runners/ppl.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { CONFIG_COLORS } from '../../results/plots.js';
 import { columnsWithColor, decodePng } from '../results/helpers/png-decode.js';
@@ -133,7 +135,9 @@ describe('pcomp ppl on a seeded random model', () => {
     for (const f of ['ppl.csv', 'ppl.arrow', 'ppl.md', 'ppl.svg', 'ppl.png']) expect(existsSync(path.join(out, f))).toBe(true);
     const img = decodePng(readFileSync(path.join(out, 'ppl.png')));
     expect([img.width, img.height]).toEqual([800, 480]);
-    for (const color of CONFIG_COLORS.slice(0, 2)) expect(columnsWithColor(img, color).size).toBeGreaterThan(300);
+    // each config's colour spans a good part of the plot's width (a line, not just its legend swatch; where
+    // two lines coincide the later one covers the earlier)
+    for (const color of CONFIG_COLORS.slice(0, 2)) expect(columnsWithColor(img, color).size).toBeGreaterThan(150);
     for (const color of CONFIG_COLORS.slice(2)) expect(columnsWithColor(img, color).size).toBeLessThan(10);
     expect(first.stdout).toContain('| config | 128 | 256* | 512 |');
     expect(first.stdout).toMatch(/\| full \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|/);
@@ -144,7 +148,7 @@ describe('pcomp ppl on a seeded random model', () => {
     const before = CONFIGS.flatMap((c) => LENGTHS.map((l) => readFileSync(path.join(out, 'nll', c, `${l}.jsonl`), 'utf8')));
     const again = await pcomp(args, env);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/0 samples/);
+    expect(again.stdout).toMatch(/done in .*: 0 samples/);
     const more = await pcomp(args.map((a) => (a === '128..512' ? '128..512,384' : a)), env);
     expect(more.stderr).toBe('');
     expect(more.code).toBe(0);
@@ -162,6 +166,7 @@ describe('pcomp ppl on a seeded random model', () => {
   });
 
   it('rejects unknown configs, bad lengths, too-short data and windows too small for the cut, naming the flag', async () => {
+    // through the CLI: the exit codes and the messages as a user sees them
     const base = ['ppl', '--model', model, '--data', data, '--out', path.join(root, 'bad'), '--threads', '1'];
     const unknown = await pcomp([...base, '--len', '256', '--config', 'full,nope'], env);
     expect(unknown.code).toBe(2);
@@ -169,18 +174,18 @@ describe('pcomp ppl on a seeded random model', () => {
     const badLen = await pcomp([...base, '--len', '2k..3k', '--config', 'full'], env);
     expect(badLen.code).not.toBe(0);
     expect(badLen.stderr).toMatch(/--len <lengths>.*range "2k\.\.3k": 3072 is not 2048 doubled/);
-    const tooShort = await pcomp([...base, '--len', '256,2k,4k', '--config', 'full'], env);
-    expect(tooShort.code).toBe(2);
-    expect(tooShort.stderr).toMatch(new RegExp(`--data .*docs\\.jsonl: too short for --len 2k,4k: its longest document has ${Math.max(...tokens.map((t) => t.length))} tokens`));
-    const cutTooShort = await pcomp([...base, '--len', '64', '--config', 'full', '--eval-tokens', '32', '--query-tokens', '40'], env);
-    expect(cutTooShort.code).toBe(2);
-    expect(cutTooShort.stderr).toMatch(/--len 64: length 64 is too short: 32 evaluated and 40 query tokens leave -8 context tokens/);
-    const window = await pcomp([...base, '--len', '512', '--config', 'parallelcomp', '--eval-tokens', '250'], env);
-    expect(window.code).toBe(2);
-    expect(window.stderr).toMatch(/config parallelcomp: the trained window \(256 tokens\) leaves -58 tokens per chunk after 64 query and 250 evaluated tokens/);
-    const paper = await pcomp([...base, '--len', '256', '--config', 'full', '--protocol', 'paper', '--data', path.join(root, 'x.txt')], env);
-    expect(paper.code).toBe(2);
-    expect(paper.stderr).toMatch(/--protocol paper: needs NarrativeQA questions/);
+    // in process (each CLI start costs seconds on a busy machine): the other refusals
+    const opts = (over: Partial<PplOptions>): PplOptions => ({
+      model, data, len: [256], config: 'full', samples: 10, evalTokens: E, queryTokens: Q, protocol: 'default',
+      out: path.join(root, 'bad'), set: [], threads: 1, quiet: true, json: false, offline: true, ...over,
+    });
+    const longest = Math.max(...tokens.map((t) => t.length));
+    await expect(runPpl(opts({ len: [256, 2048, 4096] }))).rejects.toThrow(new RegExp(`--data .*docs\\.jsonl: too short for --len 2k,4k: its longest document has ${longest} tokens`));
+    await expect(runPpl(opts({ len: [64], queryTokens: 40 }))).rejects.toThrow(/--len 64: length 64 is too short: 32 evaluated and 40 query tokens leave -8 context tokens/);
+    await expect(runPpl(opts({ len: [512], config: 'parallelcomp', evalTokens: 250 })))
+      .rejects.toThrow(/config parallelcomp: the trained window \(256 tokens\) leaves -10 tokens per chunk after 16 query and 250 evaluated tokens/);
+    await expect(runPpl(opts({ protocol: 'paper', data: path.join(root, 'x.txt') }))).rejects.toThrow(/--protocol paper: needs NarrativeQA questions/);
+    await expect(runPpl(opts({ config: ' , ' }))).rejects.toThrow(/--config: give at least one preset name/);
     expect(existsSync(path.join(root, 'bad', 'nll'))).toBe(false);
   }, 120_000);
 });
