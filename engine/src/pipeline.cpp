@@ -63,7 +63,9 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
     if (cfg.calib && cfg.calib_stage == "chunk")
       throw EngineError("config: calib.stage=chunk (the reference's prefill_1) is not supported by the engine; use reencode");
     const ModelConfig& mc = s->model->cfg;
-    const bool expanded = (cfg.kv_evict && cfg.kv_gqa == "expanded-heads") || (cfg.calib && cfg.calib_gqa == "expanded-heads");
+    // The reference code caches after repeat_kv: either expanded-heads knob gives the run a cache of
+    // one set per query head, as referencePipeline has, even when that stage is off.
+    const bool expanded = cfg.chunk_enabled && (cfg.kv_gqa == "expanded-heads" || cfg.calib_gqa == "expanded-heads");
     KVCache cache(mc, expanded ? mc.n_heads : 0);
     s->cancel.store(0);
     RunContext ctx{*s->model, *s->backend, cache, s->ws, cfg, *sample, s, cb, user, {}, RopeParams::from_config(mc), {}, {}, {}};

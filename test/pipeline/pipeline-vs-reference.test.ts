@@ -33,7 +33,7 @@ function relClose(a: number[], b: number[], tol: number) {
 async function compare(preset: string, sets: string[] = [], s: PipelineSample = sample, model = 'gqa') {
   const cfg = config(preset, sets);
   const ref = referencePipeline(dirs[model]!, s, cfg);
-  const got = await engineRun(models[model]!, s, cfg);
+  const got = await engineRun(models[model]!, s, cfg, s.evaluate);
   const t = got.trace;
   relClose(t.chunkScores, ref.chunkScores, 1e-5);
   expect(t.keptChunks).toEqual(ref.keptChunks);
@@ -45,6 +45,8 @@ async function compare(preset: string, sets: string[] = [], s: PipelineSample = 
   expect(topLogitError(got, ref)).toBeLessThan(1e-4);
   expect(Array.from(got.tokens)).toEqual(ref.generated);
   expect(t.generatedPositions).toEqual(ref.generatedPositions);
+  expect(got.nll.length).toBe(ref.evaluateNll.length);
+  got.nll.forEach((v, i) => expect(Math.abs(v - ref.evaluateNll[i]!)).toBeLessThan(1e-4));
   return { ref, got };
 }
 
@@ -64,6 +66,15 @@ describe('chunk prefill and chunk eviction match the reference', () => {
     await compare('parallelcomp', ['chunk.parallel=3', 'chunkEvict.k=2']);
   });
   it('pcw keeps every chunk', () => compare('pcw'));
+});
+
+describe('perplexity mode matches the reference', () => {
+  const evaluate = makeSample([9], 5).chunks[0]!.slice(1);
+  it('eval tokens scored after the question, decoding unchanged', async () => {
+    const { got } = await compare('parallelcomp-calib-kv', [...calib, 'kvEvict.capacity=8'], { ...sample, evaluate });
+    expect(got.nll.length).toBe(8);
+    await compare('full', [], { ...one, evaluate });
+  });
 });
 
 describe('global stage matches the reference', () => {

@@ -10,7 +10,7 @@ namespace pcomp {
 
 std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt) {
   const PolicyConfig& cfg = ctx.cfg;
-  const int after = ctx.sample.max_new_tokens + ctx.sample.eval_len;
+  const int after = ctx.sample.max_new_tokens;
   const int sink = cfg.streaming_sink;
   const int recent = cfg.streaming_window > 0 ? cfg.streaming_window : std::max(1, ctx.model.cfg.max_pos - sink - after);
   if (int(prompt.size()) <= sink + recent) return prompt;

@@ -107,7 +107,7 @@ void chunk_prefill(RunContext& ctx) {
     ctx.trace.chunk_starts.push_back(start);
     start += smp.chunk_lens[c];
   }
-  ctx.set_rope(longest + nq + smp.max_new_tokens + smp.eval_len);
+  ctx.set_rope(longest + nq + smp.max_new_tokens);
 
   const int P = cfg.chunk_parallel > 0 ? cfg.chunk_parallel : n;
   const int k = cfg.retrieval ? cfg.chunk_evict_k_retrieval : cfg.chunk_evict_k;

@@ -1,5 +1,6 @@
 // The end of every policy: optional evaluation tokens scored after the prompt (their NLL is the
-// perplexity input), then greedy decoding until a stop id or maxNew tokens.
+// perplexity input; they are dropped again afterwards), then greedy decoding from the prompt until a
+// stop id or maxNew tokens.
 #include <algorithm>
 #include <cmath>
 
@@ -45,10 +46,17 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     it.n = n;
     it.targets = targets.data();
     it.target_logprob = lp.data();
-    ctx.run_forward({it}, LogitsMode::Last, &last_logits, nullptr);
+    ctx.run_forward({it}, LogitsMode::None, nullptr, nullptr);
     for (int i = 0; i + 1 < n; ++i) ctx.nll.push_back(-lp[i]);
     ctx.trace.eval_positions = pos;
-    next_pos += n;
+    // Scored, not kept: decoding continues from the prompt, as if the eval tokens had not been fed
+    // (referencePipeline scores them on a copy of the cache). They are the last n entries of every set.
+    for (int l = 0; l < ctx.model.cfg.n_layers; ++l)
+      for (int s = 0; s < ctx.sets(); ++s) {
+        std::vector<int32_t> keep(ctx.cache.length(seq, l, s) - n);
+        for (size_t j = 0; j < keep.size(); ++j) keep[j] = int32_t(j);
+        ctx.cache.gather(seq, l, s, keep.data(), int(keep.size()));
+      }
   }
   ctx.trace.bytes_before_decode = ctx.cache.bytes();
   for (int t = 0; t < smp.max_new_tokens; ++t) {

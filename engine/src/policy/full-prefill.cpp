@@ -33,7 +33,7 @@ void full_prefill(RunContext& ctx) {
   }
   prompt.insert(prompt.end(), smp.question, smp.question + smp.question_len);
   if (prompt.empty()) throw EngineError("sample: the prompt is empty");
-  const int window = mc.max_pos, after = smp.max_new_tokens + smp.eval_len;
+  const int window = mc.max_pos, after = smp.max_new_tokens;  // eval tokens are scored, not budgeted (as the reference)
   const int original = int(prompt.size());
   if (ctx.plan.streaming) {
     prompt = cache_streaming_prompt(ctx, prompt);
