@@ -60,7 +60,7 @@ describe('pcomp ppl --protocol paper', () => {
 
   it('stops a chunked config with a message while the engine does not report the re-encoded question', async () => {
     const r = await pcomp(['ppl', '--model', model, '--data', data, '--len', '256', '--config', 'parallelcomp', '--protocol', 'paper',
-      '--set', 'chunk.budget=100', '--out', path.join(root, 'pc'), '--threads', '1'], cliEnv(path.join(root, 'cache')));
+      '--out', path.join(root, 'pc'), '--threads', '1'], cliEnv(path.join(root, 'cache')));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--protocol paper with chunked config parallelcomp: this engine build does not report the re-encoded question's NLL/);
   }, 120_000);
