@@ -60,8 +60,8 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
     if (!s || !out) throw EngineError("pcomp_run: null session or result pointer");
     check_sample(sample);
     const PolicyConfig cfg = parse_policy_config(config_json);
-    if (cfg.calib && cfg.calib_stage == "chunk")
-      throw EngineError("config: calib.stage=chunk (the reference's prefill_1) is not supported by the engine; use reencode");
+    if (cfg.calib && cfg.calib_stage == "chunk" && cfg.kv_evict)
+      throw EngineError("config: calib.stage=chunk together with kvEvict.enabled is not supported (the reference pipeline does not model it)");
     const ModelConfig& mc = s->model->cfg;
     // The reference code caches after repeat_kv: either expanded-heads knob gives the run a cache of
     // one set per query head, as referencePipeline has, even when that stage is off.

@@ -109,6 +109,14 @@ describe('calibration matches the reference', () => {
     await compare('parallelcomp-calib', [...calib, 'calib.regionOver=context-and-question', 'calib.rules=recent:1-3', 'calib.reencodeMask=bottom-right']);
   });
   it('with KV eviction', () => compare('parallelcomp-calib-kv', [...calib, 'kvEvict.capacity=8']));
+  it('inside each chunk\'s prefill (prefill_1), by position and bottom-right', async () => {
+    const { ref } = await compare('parallelcomp-calib', [...calib, 'calib.stage=chunk']);
+    // the chunks really lost entries in their own prefill
+    const lost = ref.keptChunks.some((c, k) => ref.kvKept[k]!.flat().some((set) => set.length < sample.chunks[c]!.length + sample.question.length));
+    expect(lost).toBe(true);
+    await compare('parallelcomp-calib', [...calib, 'calib.stage=chunk', 'calib.reencodeMask=bottom-right']);
+    await compare('parallelcomp-calib-reference', [...calib, 'calib.stage=chunk', 'calib.rules=sink:1-3']);
+  });
 });
 
 describe('reference presets match the reference', () => {

@@ -93,17 +93,31 @@ export async function measure(modelDir: string, doc: number[], s: PplSetup, poli
 }
 
 export const POLICIES: Record<string, [string, string[]]> = {
-  parallelcomp: ['parallelcomp', []],
-  'full (no truncation, 4K positions)': ['full', ['full.maxTokens=100000']],
-  'full (middle-truncated to the window)': ['full', []],
+  'parallelcomp (k=3)': ['parallelcomp', []],
+  'parallelcomp k=1': ['parallelcomp', ['chunkEvict.k=1']],
+  'parallelcomp-kv (capacity 128)': ['parallelcomp-kv', ['kvEvict.capacity=128']],
   pcw: ['pcw', []],
+  'full, no truncation (4K positions)': ['full', ['full.maxTokens=100000']],
+  'full, middle-truncated to 512': ['full', []],
+  'full, middle-truncated to 384 (+128 eval = 512)': ['full', ['full.maxTokens=384']],
+  'ntk (auto factor)': ['ntk', []],
+  'dynamic-ntk': ['dynamic-ntk', []],
+  'pi (auto factor)': ['pi', []],
+  'streaming (4 + 380)': ['streaming', ['streaming.window=380']],
+  'snapkv (capacity 384)': ['snapkv', ['snapkv.capacity=384', 'full.maxTokens=100000']],
 };
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const dir = process.argv[2] ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/models/stories260K/hf');
   const setup = { evalLength: 128, questionLength: 32 };
-  const doc = sampleStories(dir, 4096);
-  const res = await measure(dir, doc, setup, POLICIES);
-  console.log(`stories260K, ${doc.length}-token sampled document (seed 42), perplexity of the last ${setup.evalLength} tokens:`);
-  for (const [name, r] of Object.entries(res)) console.log(`  ${name.padEnd(40)} ${r.ppl.toFixed(3)}  (peak cache ${r.peakCacheBytes} B, kept ${JSON.stringify(r.keptChunks)})`);
+  const seeds = (process.argv[3] ?? '42').split(',').map(Number);
+  const rows: Record<string, number[]> = {};
+  for (const seed of seeds) {
+    const doc = sampleStories(dir, 4096, seed);
+    const res = await measure(dir, doc, setup, POLICIES);
+    for (const [name, r] of Object.entries(res)) (rows[name] ??= []).push(r.ppl);
+    console.log(`seed ${seed}: parallelcomp kept chunks ${JSON.stringify(res['parallelcomp (k=3)']!.keptChunks)}`);
+  }
+  console.log(`stories260K, 4096-token documents sampled from the model (seeds ${seeds.join(',')}), perplexity of the last ${setup.evalLength} tokens:`);
+  for (const [name, v] of Object.entries(rows)) console.log(`  ${name.padEnd(48)} ${v.map((x) => x.toFixed(3).padStart(9)).join(' ')}`);
 }

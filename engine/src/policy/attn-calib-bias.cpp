@@ -69,7 +69,12 @@ void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, const fl
         score[g][j] = cfg.calib_gqa == "group-max" ? acc : acc / group;
       }
   }
-  const int span_start = 0, span_end = cfg.calib_region_over == "context" ? L - n_q : L;
+  int span_start = 0, span_end = cfg.calib_region_over == "context" ? L - n_q : L;
+  if (hook.context_limit >= 0) {  // in-chunk (prefill_1): the chunk's context entries
+    span_start = hook.span_start;
+    span_end = 0;
+    for (const Origin& o : hook.origins[size_t(layer) * sets]) span_end += o.index < hook.context_limit;
+  }
   const int n = span_end - span_start;
   const RegionTest in_region = find_region(rule.region);
   std::vector<std::vector<int32_t>> evict(score.size());
@@ -104,7 +109,7 @@ void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, const fl
     std::vector<Origin> kept_org;
     for (int j = 0; j < L; ++j)
       if (!drop[j]) { keep.push_back(j); kept_org.push_back(org[j]); }
-      else if (org[j].chunk == -1) hook.question_evicted = true;
+      else if (org[j].chunk == -1) hook.custom_mask = true;  // a key of the step itself went
     cache.gather(seq, layer, s, keep.data(), int(keep.size()));
     org = kept_org;
   }

@@ -4,6 +4,7 @@
 // the real queries before attention (stage 4); the selection is applied after the forward, so the
 // chunk's own logits always see its whole cache.
 #include <algorithm>
+#include <memory>
 
 #include "../error.h"
 #include "run.h"
@@ -11,13 +12,21 @@
 namespace pcomp {
 namespace {
 
-struct KvSelectHook : LayerHook {
+// The wave's hook: per chunk and layer, the kv-evict stage's selection and, with calib.stage=chunk
+// (the code's prefill_1), the attn-calib stage inside the chunk's own prefill.
+struct WaveHook : LayerHook {
   RunContext& ctx;
   std::vector<ChunkRun*> wave;
+  std::vector<OriginSets> origins;               // per item, for in-chunk calibration
+  std::vector<std::unique_ptr<CalibHook>> calib;  // per item, or empty
   int min_chunk = 0;
-  explicit KvSelectHook(RunContext& c) : ctx(c) {}
-  void before_attention(int layer, int item, const float* q, int n_q, KVCache&, int seq) override {
-    ctx.plan.kv_evict->select(ctx, *wave[item], layer, q, n_q, seq, min_chunk);
+  explicit WaveHook(RunContext& c) : ctx(c) {}
+  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override {
+    if (!calib.empty()) calib[item]->before_attention(layer, item, q, n_q, cache, seq);
+    if (ctx.plan.kv_evict) ctx.plan.kv_evict->select(ctx, *wave[item], layer, q, n_q, seq, min_chunk);
+  }
+  bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override {
+    return !calib.empty() && calib[item]->attention(layer, item, a, cache, seq);
   }
 };
 
@@ -44,7 +53,8 @@ void prefill_chunk_wave(RunContext& ctx, const std::vector<int32_t>& question, s
   for (int i = 0; i < longest; ++i) positions[i] = i;
 
   std::vector<SeqInput> items;
-  KvSelectHook hook(ctx);
+  WaveHook hook(ctx);
+  const bool calib_in_chunk = ctx.plan.calib && ctx.cfg.calib_stage == "chunk";
   hook.min_chunk = min_chunk;
   inputs.resize(end - begin);
   targets.resize(end - begin);
@@ -77,7 +87,18 @@ void prefill_chunk_wave(RunContext& ctx, const std::vector<int32_t>& question, s
     items.push_back(it);
     hook.wave.push_back(&run);
   }
-  ctx.run_forward(items, LogitsMode::None, nullptr, ctx.plan.kv_evict ? &hook : nullptr);
+  if (calib_in_chunk) {
+    hook.origins.assign(end - begin, OriginSets(size_t(ctx.model.cfg.n_layers) * ctx.sets()));
+    for (int c = begin; c < end; ++c) {
+      // Entries are the step's own tokens (-1, input index); regions span the chunk's context, from
+      // index 1 on later chunks when regions span the question too (the code skips their BOS).
+      auto h = std::make_unique<CalibHook>(ctx, hook.origins[c - begin]);
+      h->context_limit = runs[c].context_len;
+      h->span_start = ctx.cfg.calib_region_over == "context-and-question" && c > 0 ? 1 : 0;
+      hook.calib.push_back(std::move(h));
+    }
+  }
+  ctx.run_forward(items, LogitsMode::None, nullptr, ctx.plan.kv_evict || calib_in_chunk ? &hook : nullptr);
   for (int c = begin; c < end; ++c) {
     ChunkRun& run = runs[c];
     run.question_nll.resize(nq);

@@ -70,17 +70,20 @@ void CalibHook::before_attention(int layer, int item, const float* q, int n_q, K
     auto& org = origins[size_t(layer) * sets + s];
     for (int i = 0; i < n_q; ++i) org.push_back({-1, first_index + i});
   }
-  if (!ctx.plan.calib) return;
+  if (!ctx.plan.calib || !run_rules) return;
   // Several rules on one layer apply in list order, each on the cache the previous one left.
   for (const CalibRule& rule : ctx.cfg.calib_rules)
     if (layer + 1 >= rule.from && layer + 1 <= rule.to) ctx.plan.calib->calibrate(*this, rule, layer, q, n_q, cache, seq);
 }
 
-// With question keys evicted, the backend's rule (query i sees all but the step's last n_q - 1 - i
-// entries) is no longer "by position": row i must see every context key and question keys <= i.
+// After the step's own keys were evicted, the backend's rule (row i sees all but the step's last
+// n_q - 1 - i entries) no longer says which keys a row may see. by-position: every earlier key and
+// the step's keys up to i; bottom-right (FlashAttention on the shortened cache, the reference code):
+// the first len - n_q + i + 1 entries, none at all for the first rows when more were evicted.
 bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) {
   (void)item;
-  if (!question_evicted || ctx.cfg.calib_reencode_mask != "by-position") return false;
+  if (!custom_mask) return false;
+  const bool by_position = ctx.cfg.calib_reencode_mask == "by-position";
   const int H = a.n_heads, hd = a.head_dim, sets = a.n_kv_heads;
   std::vector<double> w, acc(hd);
   for (int i = 0; i < a.n_q; ++i)
@@ -89,16 +92,17 @@ bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& 
       const KVHead& kh = cache.head(seq, layer, set);
       const auto& org = origins[size_t(layer) * sets + set];
       const float* qr = a.q + (size_t(i) * H + h) * hd;
+      auto sees = [&](int j) { return by_position ? visible_by_position(org[j], first_index, i) : j < kh.len - a.n_q + i + 1; };
       w.assign(kh.len, 0.0);
       double mx = -INFINITY, tot = 0;
       for (int j = 0; j < kh.len; ++j) {
-        if (!visible_by_position(org[j], first_index, i)) continue;
+        if (!sees(j)) continue;
         double dot = 0;
         for (int e = 0; e < hd; ++e) dot += double(qr[e]) * kh.k[size_t(j) * hd + e];
         w[j] = dot * a.scale;
         mx = std::max(mx, w[j]);
       }
-      for (int j = 0; j < kh.len; ++j) tot += visible_by_position(org[j], first_index, i) ? (w[j] = std::exp(w[j] - mx)) : (w[j] = 0);
+      for (int j = 0; j < kh.len; ++j) tot += sees(j) ? (w[j] = std::exp(w[j] - mx)) : (w[j] = 0);
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int j = 0; j < kh.len; ++j)
         if (w[j] != 0)
@@ -108,7 +112,6 @@ bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& 
   return true;
 }
 
-
 void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept) {
   GlobalCache g = build_global(ctx, runs, kept);
   ctx.trace.global_cache = g.origins;
@@ -116,6 +119,7 @@ void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::ve
   const pcomp_sample& smp = ctx.sample;
   const int nq = smp.question_len;
   CalibHook hook(ctx, g.origins);
+  hook.run_rules = ctx.cfg.calib_stage == "reencode";
   std::vector<int32_t> pos(nq);
   for (int i = 0; i < nq; ++i) pos[i] = g.question_start + i;
   ctx.trace.question_positions = pos;

@@ -112,7 +112,11 @@ struct CalibHook : LayerHook {
   RunContext& ctx;
   OriginSets& origins;
   int first_index = 0;            // the step's tokens are tagged (-1, first_index + i)
-  bool question_evicted = false;  // a rule evicted a key of the step itself
+  bool run_rules = true;          // calibrate at this step (calib.stage picks re-encoding or chunks)
+  // Span of the regions: the cached context before the step (re-encoding), or, inside a chunk's own
+  // prefill (context_limit >= 0), its entries [span_start, those with index < context_limit).
+  int span_start = 0, context_limit = -1;
+  bool custom_mask = false;       // evictions the backend's causal rule cannot follow: attend here
   CalibHook(RunContext& c, OriginSets& o) : ctx(c), origins(o) {}
   void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override;
   bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override;
