@@ -5,8 +5,8 @@
  *   full:  one sequence of `length` tokens prefilled in one batched forward (full causal attention).
  *   parallelcomp: a sample of `length` context tokens in chunks + a question, through
  *          EngineModel.run with the 'parallelcomp' preset; maxNewTokens 1, so it is prefill.
- *   decode: the same sample run twice, with 1 and 1 + decodeTokens new tokens (no stop ids): the
- *          difference is the decode time after that prefill.
+ *   decode: the same sample with 1 + decodeTokens new tokens (no stop ids); the rate comes from the
+ *          times of the pipeline's per-token 'decode' progress events.
  */
 import { EngineModel } from '../engine/index.js';
 import { resolveConfig } from '../engine/policy-config.js';
@@ -71,17 +71,23 @@ async function main(): Promise<ChildResult> {
     for (let i = 0; i < context.length; i += chunkSize) chunks.push(context.subarray(i, Math.min(context.length, i + chunkSize)));
     const question = tokens(job.questionTokens ?? 32, vocab, 13);
     const config = resolveConfig('parallelcomp', job.sets ?? []);
-    const runOnce = async (maxNewTokens: number) => {
-      const t = performance.now();
-      await model.run({ chunks, question, maxNewTokens, stopIds: [] }, config);
-      return performance.now() - t;
-    };
-    const ms = await runOnce(1);
+    // Decode events arrive once per chosen token (before the forward of the next), so the spacing of
+    // the first and last is (count - 1) decode steps; the first marks the end of the prefill stages.
+    const decodeAt: { done: number; at: number }[] = [];
+    const maxNewTokens = job.mode === 'decode' ? 1 + (job.decodeTokens ?? 16) : 1;
+    const t = performance.now();
+    await model.run({ chunks, question, maxNewTokens, stopIds: [] }, config, {
+      onProgress: (stage, done) => {
+        if (stage === 'decode') decodeAt.push({ done, at: performance.now() });
+      },
+    });
+    const total = performance.now() - t;
+    const ms = job.mode === 'decode' && decodeAt.length ? decodeAt[0]!.at - t : total;
     const result: ChildResult = { ...base, ms, tokensPerS: job.length / (ms / 1000), chunks: chunks.length };
     if (job.mode === 'decode') {
-      const n = job.decodeTokens ?? 16;
-      const longer = await runOnce(1 + n);
-      result.decodeTokensPerS = n / (Math.max(1e-3, longer - ms) / 1000);
+      const first = decodeAt[0], last = decodeAt[decodeAt.length - 1];
+      if (!first || !last || last.done === first.done) throw new Error('the run reported no decode progress');
+      result.decodeTokensPerS = (last.done - first.done) / ((last.at - first.at) / 1000);
     }
     result.peakRssMiB = peakRssMiB();
     return result;

@@ -109,9 +109,15 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
 
   const int CKV = cache.n_kv();  // cache sets per layer: KV, or H when expanded
   if (CKV != KV && CKV != H) throw EngineError("forward: the cache has neither the KV nor the query head count");
-  std::vector<float> ek, ev;
-  std::vector<const float*> kp(CKV), vp(CKV);
-  std::vector<int> lens(CKV);
+  // Reused across calls (Workspace): a decode step allocates nothing.
+  std::vector<float>& ek = ws.ek;
+  std::vector<float>& ev = ws.ev;
+  grow(ws.kp, size_t(CKV));
+  grow(ws.vp, size_t(CKV));
+  grow(ws.lens, size_t(CKV));
+  std::vector<const float*>& kp = ws.kp;
+  std::vector<const float*>& vp = ws.vp;
+  std::vector<int>& lens = ws.lens;
   for (int l = 0; l < c.n_layers; ++l) {
     check_cancel(opt);
     const LayerWeights& w = m.layers[l];
@@ -175,15 +181,19 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
     int off = 0;
     for (const auto& it : items) {
       if (it.targets && it.target_logprob) {
-        std::vector<int32_t> rows;
+        std::vector<int32_t>& rows = ws.lp_rows;
+        rows.clear();
         for (int i = 0; i < it.n; ++i)
           if (it.targets[i] >= 0) rows.push_back(i);
         for (size_t r0 = 0; r0 < rows.size(); r0 += RB) {
           const int nb = int(std::min<size_t>(RB, rows.size() - r0));
           grow(ws.logits, size_t(nb) * V);
-          std::vector<float> xb(size_t(nb) * D);
-          std::vector<int32_t> tg(nb);
-          std::vector<float> lp(nb);
+          grow(ws.lp_x, size_t(nb) * D);
+          grow(ws.lp_targets, size_t(nb));
+          grow(ws.lp_out, size_t(nb));
+          std::vector<float>& xb = ws.lp_x;
+          std::vector<int32_t>& tg = ws.lp_targets;
+          std::vector<float>& lp = ws.lp_out;
           for (int b = 0; b < nb; ++b) {
             const int i = rows[r0 + b];
             std::copy(&ws.xn[size_t(off + i) * D], &ws.xn[size_t(off + i + 1) * D], &xb[size_t(b) * D]);

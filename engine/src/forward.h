@@ -63,6 +63,11 @@ struct Workspace {
   std::vector<float> x, xn, q, k, v, att, gate, up, logits;
   std::vector<int32_t> pos;
   std::vector<float> inv_freq;
+  std::vector<float> ek, ev;                  // query-head-expanded K/V rows
+  std::vector<const float*> kp, vp;           // per cache head: K/V pointers for attention
+  std::vector<int> lens;                      // per cache head: lengths
+  std::vector<int32_t> lp_rows, lp_targets;   // target log-prob rows of one item, one block's targets
+  std::vector<float> lp_x, lp_out;            // one block's hidden rows and log-probs
 };
 
 void forward(const Model& m, const Backend& be, KVCache& cache, const std::vector<SeqInput>& items,
