@@ -82,33 +82,41 @@ void CalibHook::before_attention(int layer, int item, const float* q, int n_q, K
 // the first len - n_q + i + 1 entries, none at all for the first rows when more were evicted.
 bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) {
   (void)item;
+  (void)cache;
+  (void)seq;
   if (!custom_mask) return false;
+  // Either way a row sees a prefix of each set (context entries come first, then the step's in
+  // order), so each row runs through the backend's kernel alone with its own prefix lengths.
   const bool by_position = ctx.cfg.calib_reencode_mask == "by-position";
   const int H = a.n_heads, hd = a.head_dim, sets = a.n_kv_heads;
-  std::vector<double> w, acc(hd);
-  for (int i = 0; i < a.n_q; ++i)
-    for (int h = 0; h < H; ++h) {
-      const int set = h / (H / sets);
-      const KVHead& kh = cache.head(seq, layer, set);
-      const auto& org = origins[size_t(layer) * sets + set];
-      const float* qr = a.q + (size_t(i) * H + h) * hd;
-      auto sees = [&](int j) { return by_position ? visible_by_position(org[j], first_index, i) : j < kh.len - a.n_q + i + 1; };
-      w.assign(kh.len, 0.0);
-      double mx = -INFINITY, tot = 0;
-      for (int j = 0; j < kh.len; ++j) {
-        if (!sees(j)) continue;
-        double dot = 0;
-        for (int e = 0; e < hd; ++e) dot += double(qr[e]) * kh.k[size_t(j) * hd + e];
-        w[j] = dot * a.scale;
-        mx = std::max(mx, w[j]);
+  std::vector<int> lens(sets);
+  for (int i = 0; i < a.n_q; ++i) {
+    bool any = false;
+    for (int s = 0; s < sets; ++s) {
+      const auto& org = origins[size_t(layer) * sets + s];
+      int n = 0;
+      if (by_position) {
+        while (n < int(org.size()) && visible_by_position(org[n], first_index, i)) ++n;
+      } else {
+        n = std::max(0, a.kv_len[s] - a.n_q + i + 1);
       }
-      for (int j = 0; j < kh.len; ++j) tot += sees(j) ? (w[j] = std::exp(w[j] - mx)) : (w[j] = 0);
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int j = 0; j < kh.len; ++j)
-        if (w[j] != 0)
-          for (int e = 0; e < hd; ++e) acc[e] += w[j] / tot * kh.v[size_t(j) * hd + e];
-      for (int e = 0; e < hd; ++e) a.out[(size_t(i) * H + h) * hd + e] = float(acc[e]);
+      lens[s] = n;
+      any = any || n > 0;
     }
+    float* out = a.out + size_t(i) * H * hd;
+    if (!any) {  // no key to attend (FlashAttention writes zeros)
+      std::fill(out, out + size_t(H) * hd, 0.f);
+      continue;
+    }
+    AttentionArgs row = a;
+    row.n_q = 1;
+    row.q = a.q + size_t(i) * H * hd;
+    row.out = out;
+    row.kv_len = lens.data();
+    ctx.be.attention(row);
+    for (int h = 0; h < H; ++h)  // a head whose set shows no key at this row attends to nothing
+      if (lens[h / (H / sets)] == 0) std::fill(out + size_t(h) * hd, out + size_t(h + 1) * hd, 0.f);
+  }
   return true;
 }
 
