@@ -13,7 +13,7 @@ import { loadTokenizer } from '../../datasets/tokenizer.js';
 import type { Benchmark, TaskDef } from '../../datasets/registry.js';
 import { scoreTask } from '../../datasets/score.js';
 import { resolveConfig, type PolicyConfig } from '../../engine/policy-config.js';
-import { RunDir, parseShard, WHOLE, checkPathName, type PredictionLine } from '../../results/run-dir.js';
+import { RunDir, parseShard, WHOLE, checkPathName, readRunLines, type PredictionLine } from '../../results/run-dir.js';
 import { gitState, hostInfo, PCOMP_ROOT } from '../../results/provenance.js';
 import type { Reporter, TaskPlan } from '../ui/events.js';
 import { createReporter, chooseMode } from '../ui/reporter.js';
@@ -179,7 +179,9 @@ async function evaluate(x: EvaluateInput): Promise<string> {
     }
     const { writeTables } = await import('./eval-tables.js');
     const tables = writeTables(run.dir, x.benchmark);
+    const previousPeak = run.manifest.peakMemoryBytes ?? 0;
     run.finish(stats());
+    run.update(runTotals(run.dir, previousPeak));
     reporter.emit({ type: 'end', ok: true, elapsedSec: (performance.now() - started) / 1000, samples, tokensPerSec: stats().tokensPerSec, message: `tables: ${tables.files.join(', ')}` });
     return tables.markdown;
   } catch (e) {
@@ -191,6 +193,27 @@ async function evaluate(x: EvaluateInput): Promise<string> {
     });
     throw e;
   }
+}
+
+/**
+ * Whole-run figures for the manifest's top level (each session keeps its own): every line counts,
+ * whichever invocation wrote it, so a resumed run reports the throughput of all its samples.
+ */
+function runTotals(dir: string, previousPeak: number): { samples: number; tokensPerSec?: number; peakMemoryBytes: number } {
+  let samples = 0;
+  let tokens = 0;
+  let seconds = 0;
+  for (const { lines } of readRunLines<PredictionLine>(dir))
+    for (const l of lines) {
+      samples++;
+      tokens += (l.prompt_tokens ?? 0) + (typeof l.generated_tokens === 'number' ? l.generated_tokens : 0);
+      seconds += l.time_s ?? 0;
+    }
+  return {
+    samples,
+    tokensPerSec: seconds > 0 ? Math.round(tokens / seconds) : undefined,
+    peakMemoryBytes: Math.max(previousPeak, process.resourceUsage().maxRSS * 1024),
+  };
 }
 
 function withLastSession(run: RunDir<PredictionLine>, fields: Record<string, unknown>) {

@@ -126,7 +126,11 @@ describe('pcomp eval on a seeded random model', () => {
     expect(events.filter((e) => e.type === 'sample')).toHaveLength(0);
     expect(events.at(-1)).toMatchObject({ type: 'end', ok: true, samples: 0 });
     expect(readPredictions(out, 'parallelcomp', 'trec')).toEqual(before);
-    expect((readJson(path.join(out, 'manifest.json')) as { sessions: unknown[] }).sessions).toHaveLength(2);
+    const m = readJson(path.join(out, 'manifest.json')) as { sessions: Array<{ samples: number }>; samples: number; tokensPerSec: number };
+    expect(m.sessions.map((s) => s.samples)).toEqual([14, 0]);
+    // The top level counts the whole run, whichever invocation wrote each line.
+    expect(m.samples).toBe(14);
+    expect(m.tokensPerSec).toBeGreaterThan(0);
   });
 
   it('refuses to continue a directory started with another config, model or sample set, saying what differs', async () => {
