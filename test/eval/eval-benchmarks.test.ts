@@ -1,11 +1,13 @@
 // The other two benchmarks end to end on the seeded random model: LongBench-E (tables by length
 // bucket) and InfiniteBench (labels as its preds files store them, its abbreviations in the table).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { scoreTask } from '../../datasets/score.js';
 import { readScoresArrow } from '../../results/tables.js';
-import { cliEnv, pcomp, readPredictions, synthJsonl, tempRoot, writeModel } from './helpers.js';
+import { startFakeHub } from '../helpers/fake-hub.js';
+import { cliEnv, pcomp, readJson, readPredictions, synthJsonl, tempRoot, writeDataDir, writeModel } from './helpers.js';
 
 describe('pcomp eval longbench-e and infinitebench', () => {
   const root = tempRoot();
@@ -56,5 +58,25 @@ describe('pcomp eval longbench-e and infinitebench', () => {
     const { records: scores } = readScoresArrow(readFileSync(path.join(out, 'scores.arrow')));
     expect(scores.find((s) => s.task === 'passkey')!.score).toBe(scoreTask('passkey', pk).score);
     expect(readFileSync(path.join(out, 'scores.md'), 'utf8')).toMatch(/R\.PK[\s\S]*En\.MC/);
+  });
+
+  it('takes a Hub model id: records its revision and weight hashes, and names the default run directory after it', async () => {
+    const commit = 'c0ffee'.padEnd(40, '0');
+    const files = Object.fromEntries(readdirSync(model).map((f) => [f, readFileSync(path.join(model, f))]));
+    const hub = await startFakeHub([{ type: 'model', name: 'pcomp-test/tiny-llama', commit, files }]);
+    try {
+      const work = path.join(root, 'hub-cwd');
+      writeDataDir(path.join(work, 'data'), { trec: 2 });
+      const r = await pcomp(['eval', 'longbench', ...common.map((a) => (a === model ? 'pcomp-test/tiny-llama' : a)), '--tasks', 'trec', '--data-dir', 'data'],
+        cliEnv(path.join(root, 'hub-cache'), { HF_ENDPOINT: hub.url }), work);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const out = path.join(work, 'runs', 'longbench', 'tiny-llama');
+      expect(readPredictions(out, 'full', 'trec')).toHaveLength(2);
+      const sha = createHash('sha256').update(files['model.safetensors']!).digest('hex');
+      expect((readJson(path.join(out, 'manifest.json')) as { model: unknown }).model).toEqual({ id: 'pcomp-test/tiny-llama', revision: commit, weights: { 'model.safetensors': sha } });
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -77,9 +77,9 @@ export function cliEnv(cache: string, extra: Record<string, string> = {}): NodeJ
 }
 
 /** `node bin/pcomp.js ...`, asynchronously (a loopback hub in this process must keep serving). */
-export function pcomp(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+export function pcomp(args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(repoRoot, 'bin/pcomp.js'), ...args], { cwd: repoRoot, env, maxBuffer: 64 << 20 },
+    execFile(process.execPath, [path.join(repoRoot, 'bin/pcomp.js'), ...args], { cwd, env, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
   });
 }
