@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EngineModel } from '../../engine/index.js';
 import type { PplOptions } from '../../cli/commands/ppl.js';
 import { runPpl } from '../../cli/runners/ppl.js';
+import { mergeRunDirs } from '../../results/merge.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { CONFIG_COLORS } from '../../results/plots.js';
 import { columnsWithColor, decodePng } from '../results/helpers/png-decode.js';
@@ -157,6 +158,22 @@ describe('pcomp ppl on a seeded random model', () => {
     expect(readPplCsv(out).size).toBe(CONFIGS.length * 4);
     const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
     expect(manifest.sessions).toHaveLength(3);
+  }, 120_000);
+
+  it('splits the documents across shards whose merge gives the same lines as one process', async () => {
+    const shardOpts = (i: number): PplOptions => ({
+      model, data, len: LENGTHS, config: CONFIGS.join(','), samples: 10, evalTokens: E, queryTokens: Q, protocol: 'default',
+      out: path.join(root, `shard-${i}`), shard: `${i}/2`, set: [], threads: 1, quiet: true, json: false, offline: true,
+    });
+    for (const i of [0, 1]) await runPpl(shardOpts(i));
+    const owned = [0, 1].map((i) => readNll(path.join(root, `shard-${i}`), 'full', 128).map((l) => l._id));
+    expect(owned[0]!.length).toBeGreaterThan(0);
+    expect(owned[1]!.length).toBeGreaterThan(0);
+    expect([...owned[0]!, ...owned[1]!].sort()).toEqual(docs.map((d) => d.id).sort());
+    const merged = path.join(root, 'merged');
+    mergeRunDirs([0, 1].map((i) => path.join(root, `shard-${i}`)), merged);
+    const withoutTime = (dir: string, c: string, l: number) => readNll(dir, c, l).map(({ time_s: _t, ...rest }) => rest).sort((a, b) => a.index - b.index);
+    for (const c of CONFIGS) for (const l of LENGTHS) expect(withoutTime(merged, c, l)).toEqual(withoutTime(out, c, l));
   }, 120_000);
 
   it('refuses to continue the directory under another protocol setting', async () => {
