@@ -102,7 +102,7 @@ export function readReferenceConfig(modelDir: string): ReferenceConfig {
 }
 
 /** Reads every tensor of a single-file or sharded checkpoint, decoded to f64. */
-function readAllTensors(modelDir: string): Map<string, Float64Array> {
+export function readAllTensors(modelDir: string): Map<string, Float64Array> {
   const indexFile = path.join(modelDir, 'model.safetensors.index.json');
   const files = existsSync(indexFile)
     ? [...new Set(Object.values((JSON.parse(readFileSync(indexFile, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
@@ -116,7 +116,7 @@ function readAllTensors(modelDir: string): Map<string, Float64Array> {
 }
 
 /** y = W x for a row-major W of shape [rows, x.length]. */
-function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Array | null = null): Float64Array {
+export function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Array | null = null): Float64Array {
   const cols = x.length;
   const y = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -128,14 +128,14 @@ function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Arr
   return y;
 }
 
-function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
+export function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
   let sumSquares = 0;
   for (const v of x) sumSquares += v * v;
   const scale = 1 / Math.sqrt(sumSquares / x.length + eps);
   return x.map((v, i) => v * scale * weight[i]);
 }
 
-const silu = (v: number) => v / (1 + Math.exp(-v));
+export const silu = (v: number) => v / (1 + Math.exp(-v));
 
 export class ReferenceModel {
   private constructor(

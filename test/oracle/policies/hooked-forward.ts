@@ -3,11 +3,8 @@
 // chunk token they came from, and an optional query-head-expanded cache (the reference code caches
 // after repeat_kv). Without hooks it computes exactly what test/oracle/forward.ts computes (a test
 // checks this to 1e-12); it exists because that pass runs all layers in one call.
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { readReferenceConfig, type ReferenceConfig } from '../forward.js';
+import { matVec, readAllTensors as loadTensors, readReferenceConfig, rmsNorm, silu, type ReferenceConfig } from '../forward.js';
 import { applyRope, inverseFrequencies, type RopeConfig } from '../rope.js';
-import { parseSafetensors, readTensor } from '../safetensors.js';
 
 /** Where a cache entry came from: a chunk's input index, or (chunk -1) a re-encoded / generated token. */
 export interface EntryTag {
@@ -60,40 +57,6 @@ interface Weights {
   gate: Float64Array; up: Float64Array; down: Float64Array;
   inputNorm: Float64Array; postNorm: Float64Array;
 }
-
-function loadTensors(modelDir: string): Map<string, Float64Array> {
-  const indexFile = path.join(modelDir, 'model.safetensors.index.json');
-  const files = existsSync(indexFile)
-    ? [...new Set(Object.values((JSON.parse(readFileSync(indexFile, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
-    : ['model.safetensors'];
-  const out = new Map<string, Float64Array>();
-  for (const f of files) {
-    const parsed = parseSafetensors(path.join(modelDir, f));
-    for (const name of Object.keys(parsed.header)) if (name !== '__metadata__') out.set(name, readTensor(parsed, name).values);
-  }
-  return out;
-}
-
-function matVec(w: Float64Array, x: Float64Array, rows: number, bias: Float64Array | null = null): Float64Array {
-  const cols = x.length;
-  const y = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let sum = bias ? bias[r] : 0;
-    const offset = r * cols;
-    for (let c = 0; c < cols; c++) sum += w[offset + c] * x[c];
-    y[r] = sum;
-  }
-  return y;
-}
-
-function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
-  let sumSquares = 0;
-  for (const v of x) sumSquares += v * v;
-  const scale = 1 / Math.sqrt(sumSquares / x.length + eps);
-  return x.map((v, i) => v * scale * weight[i]);
-}
-
-const silu = (v: number) => v / (1 + Math.exp(-v));
 
 export class HookedModel {
   private stepCounter = 0;
