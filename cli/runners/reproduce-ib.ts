@@ -10,7 +10,6 @@ import { registry, type TaskDef } from '../../datasets/registry.js';
 import { buildPrompt } from '../../datasets/prompts.js';
 import { synthesize, type SynthTask } from '../../datasets/synth/generate.js';
 import { scoreTask } from '../../datasets/score.js';
-import { IB_TASK_COLUMNS } from '../../datasets/paper-numbers.js';
 import { writeFileAtomic } from '../../results/atomic-file.js';
 import { formatLength } from '../../results/plots.js';
 import { RunDir, WHOLE, type PredictionLine } from '../../results/run-dir.js';
@@ -27,7 +26,7 @@ export const SYNTH_SEED = 1;
 export interface IbResult {
   lengths: number[];
   configs: string[];
-  tasks: readonly string[];
+  tasks: string[];
   samples: number;
   /** `${config}/${task}/${length}` → official score (InfiniteBench: mean ×100). */
   scores: Map<string, number>;
@@ -55,8 +54,8 @@ interface LengthRun {
 }
 
 export async function prepareIb(ctx: ReproduceContext): Promise<TableJob<IbResult>> {
-  const configs = ibConfigs();
-  const tasks = IB_TASK_COLUMNS.map((name) => registry().get(name));
+  const configs = ibConfigs(ctx.scale.configs.ib, ctx.model.info.num_hidden_layers);
+  const tasks = ctx.scale.ibTasks.map((name) => registry().get(name));
   const n = ctx.scale.ibSamples;
   const runs: LengthRun[] = [];
   try {
@@ -121,7 +120,7 @@ async function measureIb(ctx: ReproduceContext, configs: NamedConfig[], runs: Le
   return {
     lengths: runs.map((r) => r.length),
     configs: configs.map((c) => c.name),
-    tasks: IB_TASK_COLUMNS,
+    tasks: ctx.scale.ibTasks,
     samples: ctx.scale.ibSamples,
     scores,
     runDirs: runs.map((r) => r.run.dir),

@@ -41,7 +41,7 @@ function writeStories(file: string, documents: number, maxLength: number): void 
 
 export async function preparePpl(ctx: ReproduceContext): Promise<TableJob<PplResult>> {
   const { scale } = ctx;
-  const configs = pplConfigs();
+  const configs = pplConfigs(scale.configs.ppl);
   const lengths = scale.pplLengths;
   const opts = { protocol: 'default' as const, evalTokens: scale.evalTokens, queryTokens: scale.queryTokens };
   for (const length of lengths) {

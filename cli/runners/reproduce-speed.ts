@@ -68,7 +68,7 @@ export async function prepareSpeed(ctx: ReproduceContext): Promise<TableJob<Spee
   const { scale } = ctx;
   const file = path.join(ctx.out, 't-speed', `speed-${formatLength(scale.speedLength)}.jsonl`);
   const store = LineStore.open<SpeedLine>(file);
-  const configs = speedConfigs();
+  const configs = speedConfigs(scale.configs.speed);
   for (const c of configs)
     for (const p of scale.speedWaves) {
       const done = Array.from({ length: scale.speedRepeats }, (_, r) => store.has(lineId(c.name, p, r))).filter(Boolean).length;

@@ -150,7 +150,10 @@ export function scoreTables(r: ScoreResult): RenderedTable {
       lines.push(row([x.task, formatFixed(x.ours, 2), x.official === undefined ? '' : formatFixed(x.official, 2), same, x.paper === undefined ? '' : `_${formatFixed(x.paper, 2)}_`]));
       records.push({ benchmark: t.title.split(' ·')[0], task: x.task, ours: x.ours, official: x.official, paper: x.paper, samples: x.samples });
     }
-    lines.push('', `Predictions: ${t.source}; official: ${t.officialSource}; paper (_italic_): ${t.paperCite}, the authors' own run of the same model.`);
+    const avg = (xs: Array<number | undefined>) => (xs.every((x) => x !== undefined) ? formatFixed(mean(xs as number[]), 2) : '');
+    lines.push(row(['**Avg**', avg(t.rows.map((x) => x.ours)), avg(t.rows.map((x) => x.official)), '', t.paperAvg === undefined ? '' : `_${formatFixed(t.paperAvg, 2)}_`]));
+    lines.push('', `Predictions: ${t.source}; official: ${t.officialSource}; paper (_italic_): ${t.paperCite}, ${t.paperNote}.` +
+      (t.paperAvg === undefined ? '' : ' Avg over these rows; the paper\'s Avg as printed.'));
     blocks.push(lines.join('\n'));
   }
   return { markdown: `${blocks.join('\n\n')}\n`, csv: csv(records, ['benchmark', 'task', 'ours', 'official', 'paper', 'samples']) };
