@@ -23,13 +23,31 @@ void RunContext::poll() {
   if (session->cancel.load()) throw Cancelled();
 }
 
+namespace {
+// Polls the session's cancel flag at every layer of every sequence, so a long prefill stops within
+// a layer (forward() itself only reads the mirror between layers), then defers to the stage's hook.
+struct PollingHook : LayerHook {
+  pcomp_session* session;
+  LayerHook* inner;
+  PollingHook(pcomp_session* s, LayerHook* h) : session(s), inner(h) {}
+  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override {
+    session->poll_cancel();
+    if (inner) inner->before_attention(layer, item, q, n_q, cache, seq);
+  }
+  bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override {
+    return inner && inner->attention(layer, item, a, cache, seq);
+  }
+};
+}  // namespace
+
 void RunContext::run_forward(const std::vector<SeqInput>& items, LogitsMode mode, std::vector<float>* logits,
                              LayerHook* hook) {
   poll();
+  PollingHook polling(session, hook);
   ForwardOptions opt;
   opt.logits = mode;
   opt.logits_out = logits;
-  opt.hook = hook;
+  opt.hook = &polling;
   opt.rope = &rope;
   opt.cancel = &session->cancel;
   forward(model, be, cache, items, opt, ws);
