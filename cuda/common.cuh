@@ -1,5 +1,5 @@
 // Shared helpers of the CUDA kernels: error checks, bf16 conversion, warp reductions.
-// Every kernel file includes only this and its own .cuh; nothing here allocates.
+// Every kernel file includes this and its own .cuh; nothing here allocates.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -25,6 +25,10 @@ typedef __nv_bfloat16 bf16;
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 inline size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// Device helpers, for nvcc only: the host-side files (forward, cache, pipeline, backend glue) are
+// plain .cpp compiled by the host compiler, which keeps the CUDA build short.
+#ifdef __CUDACC__
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -69,6 +73,8 @@ __device__ __forceinline__ void bf16x8_to_float(const uint4& u, float* out) {
     out[2 * i + 1] = f.y;
   }
 }
+
+#endif  // __CUDACC__
 
 }  // namespace cuda
 }  // namespace pcomp

@@ -36,6 +36,20 @@ void kv_gather(bf16* dst_k, bf16* dst_v, long long dst_head_stride, int dst_row0
   PCOMP_CUDA_LAUNCHED();
 }
 
+static __global__ void kv_keep_edges_kernel(int32_t* keep, int ld, int head, int mid, int tail_start, int tail) {
+  int32_t* k = keep + size_t(blockIdx.y) * ld;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < head + tail; i += gridDim.x * blockDim.x)
+    k[i < head ? i : head + mid + (i - head)] = i < head ? i : tail_start + (i - head);
+}
+
+void kv_keep_edges(int32_t* keep, int ld, int n_kv, int head, int mid, int tail_start, int tail, cudaStream_t stream) {
+  if (head + tail <= 0 || n_kv <= 0) return;
+  dim3 grid(unsigned(ceil_div(head + tail, PCOMP_KV_COMPACT_BLOCK_SIZE) < 1024 ? ceil_div(head + tail, PCOMP_KV_COMPACT_BLOCK_SIZE) : 1024),
+            unsigned(n_kv));
+  kv_keep_edges_kernel<<<grid, PCOMP_KV_COMPACT_BLOCK_SIZE, 0, stream>>>(keep, ld, head, mid, tail_start, tail);
+  PCOMP_CUDA_LAUNCHED();
+}
+
 static __global__ void kv_append_f32_kernel(bf16* dst_k, bf16* dst_v, long long hs, KvRows rows, const float* k_new,
                                             const float* v_new, int n, int n_kv, int hd) {
   const size_t idx = size_t(blockIdx.x) * blockDim.x + threadIdx.x;

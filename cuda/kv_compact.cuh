@@ -16,6 +16,10 @@ void kv_gather(bf16* dst_k, bf16* dst_v, long long dst_head_stride, int dst_row0
                long long src_head_stride, int src_row0, const int32_t* keep, int ld_keep, int count, int n_kv, int hd,
                cudaStream_t stream);
 
+// Writes the rows a selection always keeps around its chosen middle, per KV head h < n_kv:
+// keep[h * ld + i] = i for i < head, and keep[h * ld + head + mid + i] = tail_start + i for i < tail.
+void kv_keep_edges(int32_t* keep, int ld, int n_kv, int head, int mid, int tail_start, int tail, cudaStream_t stream);
+
 #define PCOMP_KV_MAX_HEADS 64
 
 // Destination row of the first new token in each KV head (heads may differ after eviction).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kv_compact.cuh"
 #include "kv_score.cuh"
 #include "pipeline_cuda.cuh"
 #include "topk.cuh"
@@ -15,21 +16,6 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// keep[h][0 .. head) = 0 .. head-1 and keep[h][head + mid + i] = tail_start + i for i < tail: the
-// rows a selection always keeps around the chosen middle.
-__global__ void keep_edges_kernel(int32_t* keep, int ld, int head, int mid, int tail_start, int tail) {
-  int32_t* k = keep + size_t(blockIdx.y) * ld;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < head + tail; i += gridDim.x * blockDim.x)
-    k[i < head ? i : head + mid + (i - head)] = i < head ? i : tail_start + (i - head);
-}
-
-void keep_edges(int32_t* keep, int ld, int n_kv, int head, int mid, int tail_start, int tail, cudaStream_t st) {
-  if (head + tail <= 0) return;
-  keep_edges_kernel<<<dim3(unsigned(std::min(ceil_div(head + tail, 256), 1024)), unsigned(n_kv)), 256, 0, st>>>(
-      keep, ld, head, mid, tail_start, tail);
-  PCOMP_CUDA_LAUNCHED();
 }
 
 // Per-chunk KV eviction, run after each layer's attention of a chunk (the chunk's own attention
@@ -68,7 +54,7 @@ struct ChunkEvictHook : CudaLayerHook {
     keep.grow(size_t(KV) * kept);
     std::vector<int> ks(KV, cap);
     topk_indices(s, KV, n, n, ks.data(), true, keep.get() + cs, kept, cs, topk_ws, st);
-    keep_edges(keep.get(), kept, KV, cs, cap, C, question_len, st);
+    kv_keep_edges(keep.get(), kept, KV, cs, cap, C, question_len, st);
     cache.gather_layer(seq, layer, keep.get(), kept, std::vector<int>(KV, kept), st);
   }
 };
