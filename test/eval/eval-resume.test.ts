@@ -29,12 +29,12 @@ describe('pcomp eval killed and restarted', () => {
   const env = cliEnv(path.join(root, 'cache'));
   // A model big enough (and contexts long enough) that one sample takes a noticeable moment on one thread.
   const args = (out: string) => ['eval', 'longbench', '--model', model, '--config', 'parallelcomp', '--tasks', 'trec',
-    '--data-dir', dataDir, '--out', out, '--set', 'chunk.budget=400', '--max-new-tokens', '24', '--threads', '1'];
+    '--data-dir', dataDir, '--out', out, '--set', 'chunk.budget=300', '--max-new-tokens', '24', '--threads', '1'];
   const clean = path.join(root, 'clean');
 
   beforeAll(async () => {
-    writeDataDir(dataDir, { trec: SAMPLES }, { contextWords: 500 });
-    writeModel(model, { hiddenSize: 256, intermediateSize: 512, numLayers: 4, numHeads: 8, numKvHeads: 4, maxPositionEmbeddings: 2048 });
+    writeDataDir(dataDir, { trec: SAMPLES }, { contextWords: 250 });
+    writeModel(model, { hiddenSize: 256, intermediateSize: 512, numLayers: 3, numHeads: 8, numKvHeads: 4, maxPositionEmbeddings: 2048 });
     const r = await pcomp(args(clean), env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
