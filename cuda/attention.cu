@@ -214,8 +214,8 @@ void attention_batch(const AttnParams& p, const AttnItem* items, int n_items, co
   if (n_items <= 0) return;
   if (p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads != 0)
     throw std::runtime_error("attention: n_heads must be a multiple of n_kv_heads");
-  if (p.head_dim > PCOMP_ATTENTION_MAX_HEAD_DIM || p.head_dim % 2 != 0)
-    throw std::runtime_error("attention: head_dim must be even and at most 256");
+  if (p.head_dim <= 0 || p.head_dim > PCOMP_ATTENTION_MAX_HEAD_DIM)
+    throw std::runtime_error("attention: head_dim must be in 1..256");
   const int group = p.n_heads / p.n_kv_heads;
   ws.items.grow(size_t(n_items));
   ws.lens.grow(size_t(n_items) * p.n_kv_heads);
