@@ -96,8 +96,8 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
       if (st.select) ctx.plan.kv_evict = &st;
       if (st.calibrate) ctx.plan.calib = &st;
       if (st.global) ctx.plan.global = &st;
-      if (key == "cache-streaming") ctx.plan.streaming = true;
-      if (key == "cache-snapkv") ctx.plan.snapkv = true;
+      if (st.cache_prompt) ctx.plan.streaming = &st;
+      if (st.cache_select) ctx.plan.snapkv = &st;
     }
     for (const CalibRule& r : cfg.calib_rules)
       if (cfg.calib && r.from > mc.n_layers)

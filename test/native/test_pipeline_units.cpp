@@ -8,6 +8,10 @@
 #include "policy/config.h"
 #include "policy/registry.h"
 #include "policy/run.h"
+#include "backend/backend.h"
+#include "forward.h"
+#include "kv_cache.h"
+#include <cmath>
 
 using namespace pcomp;
 
@@ -86,4 +90,33 @@ TEST(chunk_scores_mean_and_reference_sum) {
   bool threw = false;
   try { chunk_score({1.0}, "reference-sum", 0); } catch (const EngineError&) { threw = true; }
   CHECK(threw);
+}
+
+TEST(streaming_rerotation_moves_keys_to_the_lower_position) {
+  ModelConfig mc;
+  mc.n_layers = 1;
+  mc.n_kv_heads = 1;
+  mc.n_heads = 1;
+  mc.head_dim = 8;
+  mc.rope_theta = 10000.0;
+  KVCache cache(mc);
+  const int seq = cache.new_seq();
+  const Backend& be = cpu_backend();
+  RopeParams rope = RopeParams::from_config(mc);
+  std::vector<float> inv(4);
+  rope_inv_freq(rope, 8, 0, inv.data());
+  const int n = 6;
+  std::vector<float> raw(n * 8), k, v(n * 8, 0.f);
+  for (int i = 0; i < n * 8; ++i) raw[i] = std::sin(0.37 * i + 1.0);
+  std::vector<int32_t> pos = {0, 1, 7, 8, 9, 10};
+  k = raw;
+  be.rope(k.data(), pos.data(), inv.data(), n, 1, 8);
+  cache.append(seq, 0, k.data(), v.data(), pos.data(), n);
+  rerotate_keys(be, rope, cache.head(seq, 0, 0), 8, 2, -1);
+  std::vector<int32_t> lower = {0, 1, 6, 7, 8, 9};
+  std::vector<float> want = raw;
+  be.rope(want.data(), lower.data(), inv.data(), n, 1, 8);
+  const KVHead& h = cache.head(seq, 0, 0);
+  for (int i = 0; i < n * 8; ++i) CHECK_NEAR(h.k[i], want[i], 1e-5);
+  CHECK(h.pos == lower);
 }

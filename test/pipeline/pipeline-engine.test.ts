@@ -122,6 +122,9 @@ describe('streaming baseline', () => {
     const s = await engineRun(model, one, config('streaming', ['streaming.sink=2', 'streaming.window=10']));
     expect(s.trace.promptLength).toBe(12);
     expect(s.trace.finalCache[0]![0]!.map(([, i]) => i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    // Decoding past the cache size: the oldest recent entry leaves, every new token enters at the last slot.
+    const rolled = await engineRun(model, { ...one, maxNew: 5 }, config('streaming', ['streaming.sink=2', 'streaming.window=10']));
+    expect(rolled.trace.generatedPositions).toEqual([11, 11, 11, 11, 11]);
     const wide = await engineRun(model, one, config('streaming'));
     const full = await engineRun(model, one, config('full'));
     expect(wide.trace.finalTopLogits).toEqual(full.trace.finalTopLogits);

@@ -1,18 +1,53 @@
 // The streaming baseline (StreamingLLM, Xiao et al. 2024): the cache holds `sink` attention-sink
-// tokens and a recent window, with positions assigned inside the cache. Here that cache is built
-// for the prompt directly (its first `sink` and last `window` tokens at positions 0..); it is not
-// rolled during decoding, so with the default window (W - sink - maxNew) it never needs to be.
+// tokens and a recent window, with positions assigned inside the cache. For the prompt that cache is
+// built directly (its first `sink` and last `window` tokens at positions 0..); while decoding, once
+// the cache is full, the oldest recent entry leaves and the later keys are re-rotated one position
+// down, so every new token enters at the last slot.
 #include <algorithm>
 
+#include "../error.h"
 #include "run.h"
 
 namespace pcomp {
 
-std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt) {
+namespace {
+int recent_of(const RunContext& ctx) {
   const PolicyConfig& cfg = ctx.cfg;
-  const int after = ctx.sample.max_new_tokens;
-  const int sink = cfg.streaming_sink;
-  const int recent = cfg.streaming_window > 0 ? cfg.streaming_window : std::max(1, ctx.model.cfg.max_pos - sink - after);
+  return cfg.streaming_window > 0 ? cfg.streaming_window
+                                  : std::max(1, ctx.model.cfg.max_pos - cfg.streaming_sink - ctx.sample.max_new_tokens);
+}
+}  // namespace
+
+void rerotate_keys(const Backend& be, const RopeParams& rope, KVHead& h, int head_dim, int from, int delta) {
+  const int n = h.len - from;
+  if (n <= 0 || delta == 0) return;
+  if (rope.type == RopeType::Dynamic) throw EngineError("streaming: re-rotating keys needs a RoPE that does not depend on the length");
+  std::vector<float> inv(head_dim / 2);
+  rope_inv_freq(rope, head_dim, 0, inv.data());
+  std::vector<int32_t> shift(n, delta);  // R(p + delta) k = R(delta) R(p) k
+  be.rope(&h.k[size_t(from) * head_dim], shift.data(), inv.data(), n, 1, head_dim);
+  for (int j = from; j < h.len; ++j) h.pos[j] += delta;
+}
+
+int cache_streaming_roll(RunContext& ctx, int seq) {
+  const int sink = ctx.cfg.streaming_sink, cap = sink + recent_of(ctx);
+  const int hd = ctx.model.cfg.head_dim;
+  int len = ctx.cache.length(seq, 0, 0);
+  if (len < cap) return len;
+  for (int l = 0; l < ctx.model.cfg.n_layers; ++l)
+    for (int s = 0; s < ctx.sets(); ++s) {
+      KVHead& h = ctx.cache.head(seq, l, s);
+      std::vector<int32_t> keep;
+      for (int j = 0; j < h.len; ++j)
+        if (j != sink) keep.push_back(j);
+      ctx.cache.gather(seq, l, s, keep.data(), int(keep.size()));
+      rerotate_keys(ctx.be, ctx.rope, h, hd, sink, -1);
+    }
+  return ctx.cache.length(seq, 0, 0);
+}
+
+std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt) {
+  const int sink = ctx.cfg.streaming_sink, recent = recent_of(ctx);
   if (int(prompt.size()) <= sink + recent) return prompt;
   std::vector<int32_t> kept(prompt.begin(), prompt.begin() + sink);
   kept.insert(kept.end(), prompt.end() - recent, prompt.end());

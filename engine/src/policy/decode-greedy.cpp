@@ -67,10 +67,11 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     for (int i = 0; i < smp.n_stop_ids; ++i) stop = stop || smp.stop_ids[i] == best;
     if (stop) break;
     ctx.tokens.push_back(best);
-    ctx.trace.generated_positions.push_back(next_pos + t);
+    // The position the token enters at (streaming: a cache slot, after the cache made room).
+    int32_t pos = ctx.plan.streaming ? ctx.plan.streaming->cache_roll(ctx, seq) : next_pos + t;
+    ctx.trace.generated_positions.push_back(pos);
     ctx.report("decode", t + 1, smp.max_new_tokens);
     if (t + 1 == smp.max_new_tokens) break;
-    int32_t pos = next_pos + t;
     SeqInput it;
     it.seq = seq;
     it.tokens = &ctx.tokens.back();

@@ -15,7 +15,7 @@ struct SnapHook : LayerHook {
   std::vector<std::vector<int32_t>> keep;  // [layer*sets+set]
   explicit SnapHook(RunContext& c) : ctx(c), keep(size_t(c.model.cfg.n_layers) * c.sets()) {}
   void before_attention(int layer, int, const float* q, int n_q, KVCache&, int seq) override {
-    auto sel = cache_snapkv_select(ctx, layer, q, n_q, seq);
+    auto sel = ctx.plan.snapkv->cache_select(ctx, layer, q, n_q, seq);
     for (int s = 0; s < ctx.sets(); ++s) keep[size_t(layer) * ctx.sets() + s] = std::move(sel[s]);
   }
 };
@@ -36,7 +36,7 @@ void full_prefill(RunContext& ctx) {
   const int window = mc.max_pos, after = smp.max_new_tokens;  // eval tokens are scored, not budgeted (as the reference)
   const int original = int(prompt.size());
   if (ctx.plan.streaming) {
-    prompt = cache_streaming_prompt(ctx, prompt);
+    prompt = ctx.plan.streaming->cache_prompt(ctx, prompt);
   } else {
     const int max_tokens = cfg.full_max_tokens > 0 ? cfg.full_max_tokens : std::max(2, window - after);
     if (original > max_tokens) {  // LongBench's middle truncation: head half + tail half

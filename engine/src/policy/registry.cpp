@@ -26,8 +26,10 @@ std::vector<Stage> stages() {
   add("kv-evict-cumattn").select = kv_evict_cumattn;
   add("attn-calib-bias").calibrate = attn_calib_bias;
   add("global-reencode").global = global_reencode;
-  add("cache-streaming").cache_option = true;
-  add("cache-snapkv").cache_option = true;
+  Stage& streaming = add("cache-streaming");
+  streaming.cache_prompt = cache_streaming_prompt;
+  streaming.cache_roll = cache_streaming_roll;
+  add("cache-snapkv").cache_select = cache_snapkv_select;
   return t;
 }
 }  // namespace

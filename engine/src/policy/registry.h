@@ -29,8 +29,13 @@ struct Stage {
                     int seq) = nullptr;
   // global-reencode: the kept chunks become one cache; the question is re-encoded; decoding follows.
   void (*global)(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept) = nullptr;
-  // cache-*: the unchunked baselines' cache policies (full-prefill asks for them by key).
-  bool cache_option = false;
+  // cache-streaming: the prompt the cache holds.
+  std::vector<int32_t> (*cache_prompt)(const RunContext& ctx, const std::vector<int32_t>& prompt) = nullptr;
+  // ... and, before each decoding step, frees a slot when it is full; returns the next position.
+  int (*cache_roll)(RunContext& ctx, int seq) = nullptr;
+  // cache-snapkv: per cache set, the prompt entries kept after the prefill (chosen inside it, per layer).
+  std::vector<std::vector<int32_t>> (*cache_select)(const RunContext& ctx, int layer, const float* q, int n_q,
+                                                    int seq) = nullptr;
 };
 
 // The registry entry for `key`; EngineError naming it when there is none.

@@ -32,7 +32,6 @@ struct Trace {
   std::vector<int> kept_chunks, freed_order;
   std::vector<std::vector<std::vector<int32_t>>> kv_kept;  // [kept chunk][layer*sets+set] input indices
   OriginSets global_cache, final_cache;
-  std::vector<std::vector<int32_t>> calib_evicted;         // [layer*sets+set] evicted origins' count per layer
   int question_start = 0, truncated_from = -1, prompt_length = -1;
   std::vector<int> question_positions, eval_positions, generated_positions;
   std::vector<std::pair<int32_t, float>> final_top;       // the prompt's last logits: top 32 (id, logit)
@@ -43,8 +42,7 @@ struct Trace {
 // The stages a run composes, resolved from the config's pipeline keys.
 struct Plan {
   const Stage *rope = nullptr, *driver = nullptr, *chunk_evict = nullptr, *kv_evict = nullptr, *calib = nullptr,
-              *global = nullptr;
-  bool streaming = false, snapkv = false;
+              *global = nullptr, *streaming = nullptr, *snapkv = nullptr;
 };
 
 struct RunContext {
@@ -129,6 +127,11 @@ std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int
 // cache-streaming.cpp: the prompt StreamingLLM's cache holds: the first `sink` and the last
 // `window` tokens, at positions 0.. inside the cache.
 std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt);
+// Before a decoding step: when the cache is full, drops the oldest recent entry of every set and
+// re-rotates the later keys one position down; returns the position the next token enters at.
+int cache_streaming_roll(RunContext& ctx, int seq);
+// Moves keys [from, len) of one head by `delta` positions (post-RoPE keys, rotated in place).
+void rerotate_keys(const Backend& be, const RopeParams& rope, KVHead& h, int head_dim, int from, int delta);
 
 // decode-greedy.cpp: scores sample.eval_tokens after the prompt, then decodes greedily.
 // last_logits: the prompt's last row; next_pos: position of the first token after the prompt.
