@@ -118,6 +118,8 @@ export interface Sample {
   evalTokens?: Int32Array;
   maxNewTokens: number;
   stopIds?: number[];
+  /** Retrieval task: ParallelComp keeps chunkEvict.kRetrieval chunks (sent to the engine as config key "retrieval"). */
+  retrieval?: boolean;
 }
 
 export interface RunOptions extends CallOptions {
@@ -219,7 +221,7 @@ export class EngineModel {
     const r = await call('run', opts.signal, (flag) =>
       this.live().run(
         { chunks: sample.chunks, question: sample.question, evalTokens: sample.evalTokens, maxNew: sample.maxNewTokens, stopIds: stop },
-        JSON.stringify(config),
+        JSON.stringify(sample.retrieval ? { ...config, retrieval: true } : config),
         flag,
         opts.onProgress,
       ),

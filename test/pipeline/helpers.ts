@@ -49,8 +49,9 @@ export async function engineRun(model: EngineModel, s: PipelineSample, config: R
       maxNewTokens: s.maxNew,
       stopIds: s.stopIds ?? [],
       evalTokens: evalTokens ? Int32Array.from(evalTokens) : undefined,
+      retrieval: s.retrieval,
     },
-    { ...config, ...(s.retrieval ? { retrieval: true } : {}) },
+    config,
   );
   return r as EngineRun;
 }
