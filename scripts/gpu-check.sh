@@ -5,9 +5,10 @@
 #   scripts/gpu-check.sh                   build, op tests, end-to-end tests, benchmark at 32K and 128K
 #   scripts/gpu-check.sh --lengths 32768   a shorter benchmark
 #   scripts/gpu-check.sh --no-gpu-ok       on a machine without a GPU: build and run what can run, exit 0
+#   scripts/gpu-check.sh --budget 3000     a longer overall budget (a slow machine's first build)
 #
-# Steps, each under its own timeout inside one 470 s budget (the issue asks for under 8 minutes on
-# one H100):
+# Steps, each under its own timeout inside one budget of 470 s by default (the issue asks for under
+# 8 minutes on one H100; the build gets what the tests and the benchmark do not need, 230 s):
 #   1. configure + build with PCOMP_CUDA=ON into build/gpu (pcomp_native_tests and the bench binary);
 #   2. build/gpu/pcomp_native_tests cuda_  (every CUDA op against its CPU twin, then the CUDA forward
 #      and pipeline against the CPU forward; stories260K is used when ../shared, or $PCOMP_SHARED_DIR,
@@ -23,19 +24,22 @@ cd "$(dirname "$0")/.."
 LENGTHS=32768,131072
 MODES=parallelcomp,full
 NO_GPU_OK=0
+BUDGET=470
 while [ $# -gt 0 ]; do
   case "$1" in
     --lengths) LENGTHS="$2"; shift 2 ;;
     --modes) MODES="$2"; shift 2 ;;
     --no-gpu-ok) NO_GPU_OK=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --budget) BUDGET="$2"; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 BUILD=build/gpu
 START=$(date +%s)
-DEADLINE=$((START + 470))
+DEADLINE=$((START + BUDGET))
+BUILD_CAP=$((BUDGET - 240 > 120 ? BUDGET - 240 : 120))
 remaining() { echo $((DEADLINE - $(date +%s))); }
 # step_timeout CAP: the smaller of CAP seconds and what is left of the budget (at least 5).
 step_timeout() { local r; r=$(remaining); [ "$r" -lt "$1" ] && echo $((r > 5 ? r : 5)) || echo "$1"; }
@@ -57,8 +61,8 @@ log "card: $CARD"
 # 1. Build ----------------------------------------------------------------------------------------
 log "build (PCOMP_CUDA=ON) into $BUILD"
 JOBS=$(nproc 2>/dev/null || echo 4)
-if timeout "$(step_timeout 200)" cmake -S . -B "$BUILD" -G Ninja -DPCOMP_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$BUILD.configure.log" 2>&1 &&
-   timeout "$(step_timeout 200)" cmake --build "$BUILD" -j "$JOBS" --target pcomp_native_tests >"$BUILD.build.log" 2>&1 &&
+if timeout "$(step_timeout 60)" cmake -S . -B "$BUILD" -G Ninja -DPCOMP_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$BUILD.configure.log" 2>&1 &&
+   timeout "$(step_timeout "$BUILD_CAP")" cmake --build "$BUILD" -j "$JOBS" --target pcomp_native_tests >"$BUILD.build.log" 2>&1 &&
    timeout "$(step_timeout 60)" nvcc -O2 -std=c++17 -Iengine/src bench/gpu/bench_gpu.cpp -Xlinker --start-group \
      "$BUILD/libpcomp_core.a" "$BUILD/libpcomp_cuda.a" -Xlinker --end-group -lpthread -o "$BUILD/pcomp_gpu_bench" \
      >"$BUILD.bench-build.log" 2>&1; then
