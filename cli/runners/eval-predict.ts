@@ -8,7 +8,7 @@ import type { Tok } from '../../datasets/tokenizer.js';
 import { infiniteBenchLabel } from '../../datasets/metrics/infinitebench.js';
 import { scoreTask } from '../../datasets/score.js';
 import type { PredictionLine } from '../../results/run-dir.js';
-import { UserError } from '../../util/errors.js';
+import { UserError, isUserError } from '../../util/errors.js';
 import { buildSample } from './sample.js';
 import { isRetrievalTask, type PendingRecord } from './eval-tasks.js';
 
@@ -50,6 +50,16 @@ function officialFields(task: TaskDef, sample: PendingRecord, file: string, prom
 }
 
 export async function predict(input: PredictInput): Promise<Prediction> {
+  try {
+    return await predictOne(input);
+  } catch (e) {
+    // A sample the engine or the prompt builder refuses stops the run; say which one, so it can be looked at.
+    if (!isUserError(e)) throw e;
+    throw new UserError(`${input.file}:${input.sample.line} (${input.task.name} sample ${input.sample.id}, config ${input.config.preset}): ${e.message}`, { hint: e.hint, cause: e });
+  }
+}
+
+async function predictOne(input: PredictInput): Promise<Prediction> {
   const { model, tok, task, config, sample } = input;
   const built = buildSample({ task, record: sample.record, tok, config, window: model.info.max_position_embeddings, maxNew: input.maxNew });
   const promptTokens = built.chunks.reduce((n, c) => n + c.length, 0) + built.question.length;

@@ -148,4 +148,15 @@ describe('pcomp eval on a seeded random model', () => {
     expect(limited.stderr).toMatch(/plans\/trec\.json: the samples of trec differ from the ones this run started with \(position 2: "trec-0002" vs \(absent\); 3 vs 2 samples\)/);
     expect(readPredictions(out, 'full', 'trec')).toHaveLength(3);
   });
+
+  it('stops on a sample it cannot build, naming the file line, sample and config, and records the stop in the manifest', async () => {
+    const small = path.join(root, 'small-budget');
+    const r = await pcomp(['eval', 'longbench', '--model', model, '--config', 'parallelcomp', '--tasks', 'trec', '--data-dir', dataDir,
+      '--out', small, '--set', 'chunk.budget=20', '--max-new-tokens', '8'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/trec\.jsonl:1 \(trec sample trec-0000, config parallelcomp\): trec: chunk budget 20 leaves no room for context after the \d+-token template/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    const m = readJson(path.join(small, 'manifest.json')) as { sessions: Array<Record<string, unknown>> };
+    expect(m.sessions.at(-1)).toMatchObject({ stopped: 'error', samples: 0 });
+  });
 });
