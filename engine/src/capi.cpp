@@ -24,27 +24,6 @@ void set_last_error(const std::string& msg) { g_last_error = msg; }
 
 namespace {
 
-template <class F>
-pcomp_status guarded(F&& f) {
-  try {
-    f();
-    set_last_error("");
-    return PCOMP_OK;
-  } catch (const Cancelled&) {
-    set_last_error("cancelled");
-    return PCOMP_ERR_CANCELLED;
-  } catch (const EngineError& e) {
-    set_last_error(e.what());
-    return PCOMP_ERR_INPUT;
-  } catch (const std::bad_alloc&) {
-    set_last_error("out of memory");
-    return PCOMP_ERR_INTERNAL;
-  } catch (const std::exception& e) {
-    set_last_error(std::string("internal error: ") + e.what());
-    return PCOMP_ERR_INTERNAL;
-  }
-}
-
 std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {

@@ -74,7 +74,7 @@ extern "C" {
 pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char* config_json, pcomp_progress_callback cb,
                        void* user, pcomp_result** out) {
   if (out) *out = nullptr;
-  try {
+  return guarded([&] {
     if (!s || !out) throw EngineError("pcomp_run: null session or result pointer");
     check_sample(sample);
     const PolicyConfig cfg = parse_policy_config(config_json);
@@ -113,21 +113,7 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
     r->nll = std::move(ctx.nll);
     r->trace = ctx.trace.to_json(mc.n_layers);
     *out = r.release();
-    set_last_error("");
-    return PCOMP_OK;
-  } catch (const Cancelled&) {
-    set_last_error("cancelled");
-    return PCOMP_ERR_CANCELLED;
-  } catch (const EngineError& e) {
-    set_last_error(e.what());
-    return PCOMP_ERR_INPUT;
-  } catch (const std::bad_alloc&) {
-    set_last_error("out of memory");
-    return PCOMP_ERR_INTERNAL;
-  } catch (const std::exception& e) {
-    set_last_error(std::string("internal error: ") + e.what());
-    return PCOMP_ERR_INTERNAL;
-  }
+  });
 }
 
 const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n) {

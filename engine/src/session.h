@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
+#include "../include/pcomp.h"
 #include "backend/backend.h"
+#include "error.h"
 #include "forward.h"
 #include "kv_cache.h"
 #include "model.h"
@@ -30,4 +32,27 @@ struct pcomp_session {
 namespace pcomp {
 // Sets the thread-local error message returned by pcomp_last_error().
 void set_last_error(const std::string& msg);
+
+// Runs f and turns what it throws into a C status code plus the thread-local message:
+// EngineError → PCOMP_ERR_INPUT, Cancelled → PCOMP_ERR_CANCELLED, anything else → PCOMP_ERR_INTERNAL.
+template <class F>
+pcomp_status guarded(F&& f) {
+  try {
+    f();
+    set_last_error("");
+    return PCOMP_OK;
+  } catch (const Cancelled&) {
+    set_last_error("cancelled");
+    return PCOMP_ERR_CANCELLED;
+  } catch (const EngineError& e) {
+    set_last_error(e.what());
+    return PCOMP_ERR_INPUT;
+  } catch (const std::bad_alloc&) {
+    set_last_error("out of memory");
+    return PCOMP_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    set_last_error(std::string("internal error: ") + e.what());
+    return PCOMP_ERR_INTERNAL;
+  }
+}
 }  // namespace pcomp
