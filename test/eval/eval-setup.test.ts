@@ -71,8 +71,9 @@ describe('pcomp eval: user errors before any sample runs', () => {
       [[...base, '--config', 'full', '--tasks', 'qasper'], /--data-dir .*: no file for task "qasper"/],
       [['eval', 'longbench', '--model', model, '--config', 'full', '--tasks', 'trec', '--offline'], /not downloaded .*\n\s+trec/],
     ];
-    for (const [args, message] of cases) {
-      const r = await pcomp(args, env);
+    const runs = await Promise.all(cases.map(([args]) => pcomp(args, env)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const r = runs[i]!;
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
