@@ -9,7 +9,8 @@ import { resolve } from 'node:path';
 import type { EvalOptions } from '../commands/eval.js';
 import { UserError, Interrupted } from '../../util/errors.js';
 import { hubEnv, resolveModel } from '../../datasets/hub.js';
-import { loadTokenizer } from '../../datasets/tokenizer.js';
+import { loadTokenizer, type Tok } from '../../datasets/tokenizer.js';
+import type { EngineModel } from '../../engine/index.js'; // types only: the addon loads when the run starts
 import type { Benchmark, TaskDef } from '../../datasets/registry.js';
 import { scoreTask } from '../../datasets/score.js';
 import { resolveConfig, type PolicyConfig } from '../../engine/policy-config.js';
@@ -110,8 +111,8 @@ function parseConfigs(list: string, sets: readonly string[]): Array<{ name: stri
 
 interface EvaluateInput {
   run: RunDir<PredictionLine>;
-  model: import('../../engine/index.js').EngineModel;
-  tok: import('../../datasets/tokenizer.js').Tok;
+  model: EngineModel;
+  tok: Tok;
   configs: Array<{ name: string; config: PolicyConfig }>;
   inputs: TaskInput[];
   reporter: Reporter;
