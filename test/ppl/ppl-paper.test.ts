@@ -58,10 +58,33 @@ describe('pcomp ppl --protocol paper', () => {
     expect(manifest.settings.evalTokens).toBeUndefined();
   });
 
-  it('stops a chunked config with a message while the engine does not report the re-encoded question', async () => {
-    const r = await pcomp(['ppl', '--model', model, '--data', data, '--len', '256', '--config', 'parallelcomp', '--protocol', 'paper',
-      '--out', path.join(root, 'pc'), '--threads', '1'], cliEnv(path.join(root, 'cache')));
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--protocol paper with chunked config parallelcomp: this engine build does not report the re-encoded question's NLL/);
+  it('scores the re-encoded question under a chunked config: one kept chunk equals one forward over the prompt', async () => {
+    // pcw with a single chunk keeps the whole story, drops the chunk's own copy of the question and
+    // re-encodes the question right after it, so the question's NLL must equal full attention's.
+    const pcw = path.join(root, 'pcw');
+    const r = await pcomp(['ppl', '--model', model, '--data', data, '--len', '128,256', '--config', 'pcw', '--set', 'chunk.count=1',
+      '--protocol', 'paper', '--out', pcw, '--threads', '1'], cliEnv(path.join(root, 'cache')));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const length of [128, 256]) {
+      const full = readNll(out, 'full', length);
+      const chunked = readNll(pcw, 'pcw', length);
+      expect(chunked.length).toBe(full.length);
+      for (const [i, line] of chunked.entries()) {
+        expect(line.tokens).toBe(full[i]!.tokens);
+        expect(Math.abs(line.nll! - full[i]!.nll!)).toBeLessThan(1e-4 * full[i]!.nll!);
+      }
+    }
+  }, 120_000);
+
+  it('runs parallelcomp under the paper protocol over several chunks', async () => {
+    const pc = path.join(root, 'pc');
+    const r = await pcomp(['ppl', '--model', model, '--data', data, '--len', '256', '--config', 'parallelcomp', '--set', 'chunk.budget=150',
+      '--protocol', 'paper', '--out', pc, '--threads', '1'], cliEnv(path.join(root, 'cache')));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = readNll(pc, 'parallelcomp', 256);
+    expect(lines.length).toBe(records.length);
+    for (const line of lines) expect(Number.isFinite(line.nll) && line.nll! > 0).toBe(true);
   }, 120_000);
 });

@@ -3,6 +3,7 @@
 // after the first, its BOS (or, as the reference code, its first remaining entry); chunk sequences
 // are freed as soon as they are copied in. The question is then re-encoded at positions after the
 // longest kept chunk, with the attn-calib stage (if any) in its layers, and decoding follows.
+#include <limits>
 #include <algorithm>
 #include <cmath>
 
@@ -136,8 +137,17 @@ void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::ve
   it.tokens = smp.question;
   it.positions = pos.data();
   it.n = nq;
+  // The question's own tokens are scored while it is re-encoded (the paper's perplexity protocol):
+  // token i+1 given the kept cache and question tokens 0..i. Token 0 has no prediction here.
+  std::vector<int32_t> targets(nq, -1);
+  std::vector<float> logprob(nq, 0.f);
+  for (int i = 0; i + 1 < nq; ++i) targets[i] = smp.question[i + 1];
+  it.targets = targets.data();
+  it.target_logprob = logprob.data();
   std::vector<float> logits;
   ctx.run_forward({it}, LogitsMode::Last, &logits, &hook);
+  ctx.trace.question_nll.assign(nq, std::numeric_limits<double>::quiet_NaN());
+  for (int i = 0; i + 1 < nq; ++i) ctx.trace.question_nll[i + 1] = -double(logprob[i]);
   ctx.trace.final_cache = g.origins;
   eval_and_decode(ctx, g.seq, logits, g.question_start + nq);
 }

@@ -34,6 +34,7 @@ struct Trace {
   OriginSets global_cache, final_cache;
   int question_start = 0, truncated_from = -1, prompt_length = -1;
   std::vector<int> question_positions, eval_positions, generated_positions;
+  std::vector<double> question_nll;  // [i] = NLL of question token i during re-encoding; [0] = NaN (null)
   std::vector<std::pair<int32_t, float>> final_top;       // the prompt's last logits: top 32 (id, logit)
   size_t peak_bytes = 0, bytes_after_prefill = 0, bytes_before_decode = 0;
   std::string to_json(int n_layers) const;

@@ -75,6 +75,14 @@ std::string Trace::to_json(int layers) const {
   origins(o, final_cache, layers);
   o << ",\"questionStart\":" << question_start << ",\"questionPositions\":";
   ints(o, question_positions);
+  if (!question_nll.empty()) {
+    o << ",\"questionNll\":[";
+    for (size_t i = 0; i < question_nll.size(); ++i) {
+      o << (i ? "," : "");
+      num(o, question_nll[i]);
+    }
+    o << ']';
+  }
   o << ",\"evalPositions\":";
   ints(o, eval_positions);
   o << ",\"generatedPositions\":";
