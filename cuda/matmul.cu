@@ -45,27 +45,37 @@ static __global__ void __launch_bounds__(NTHREADS)
 #pragma unroll
     for (int j = 0; j < 4; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
+  // Vectorised path: the next K step's tiles are loaded into registers while the tensor cores work
+  // on the current one (register double buffering), so global latency hides behind the mma.
+  float4 ra[4];  // A: 128 x 32 floats = 1024 float4, four per thread
+  uint4 rb[2];   // B: 128 x 32 bf16 = 512 uint4, two per thread
+  auto load_tiles = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int e = tid + i * NTHREADS, gr = m0 + (e >> 3), gk = k0 + (e & 7) * 4;
+      ra[i] = gr < T && gk < K ? *reinterpret_cast<const float4*>(x + size_t(gr) * K + gk) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int e = tid + i * NTHREADS, gn = n0 + (e >> 2), gk = k0 + (e & 3) * 8;
+      rb[i] = gn < N && gk < K ? *reinterpret_cast<const uint4*>(w + size_t(gn) * K + gk) : make_uint4(0u, 0u, 0u, 0u);
+    }
+  };
+  if (vec) load_tiles(0);
+
   for (int k0 = 0; k0 < K; k0 += BK) {
     if (vec) {
-      // A: 128 x 32 floats = 1024 float4, four per thread.
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int e = tid + i * NTHREADS, r = e >> 3, c = (e & 7) * 4;
-        const int gr = m0 + r, gk = k0 + c;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (gr < T && gk < K) v = *reinterpret_cast<const float4*>(x + size_t(gr) * K + gk);
-        __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(&As[r * LDS + c]);
-        d[0] = __floats2bfloat162_rn(v.x, v.y);
-        d[1] = __floats2bfloat162_rn(v.z, v.w);
+        const int e = tid + i * NTHREADS;
+        __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(&As[(e >> 3) * LDS + (e & 7) * 4]);
+        d[0] = __floats2bfloat162_rn(ra[i].x, ra[i].y);
+        d[1] = __floats2bfloat162_rn(ra[i].z, ra[i].w);
       }
-      // B: 128 x 32 bf16 = 512 uint4, two per thread.
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        const int e = tid + i * NTHREADS, r = e >> 2, c = (e & 3) * 8;
-        const int gn = n0 + r, gk = k0 + c;
-        uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (gn < N && gk < K) v = *reinterpret_cast<const uint4*>(w + size_t(gn) * K + gk);
-        *reinterpret_cast<uint4*>(&Bs[r * LDS + c]) = v;
+        const int e = tid + i * NTHREADS;
+        *reinterpret_cast<uint4*>(&Bs[(e >> 2) * LDS + (e & 3) * 8]) = rb[i];
       }
     } else {
       for (int e = tid; e < BM * BK; e += NTHREADS) {
@@ -78,6 +88,7 @@ static __global__ void __launch_bounds__(NTHREADS)
       }
     }
     __syncthreads();
+    if (vec && k0 + BK < K) load_tiles(k0 + BK);
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a[2];
