@@ -62,7 +62,7 @@ export const KNOBS: readonly Knob[] = [
     help: 'tokens per chunk input, template and BOS included; 0 = trained window - question - maxNew' },
   { key: 'chunk.count', type: int(0), default: 0,
     help: 'number of chunks; 0 = adaptive, ceil(context tokens / room left by the template); N > 0 = exactly N (PCW)' },
-  { key: 'chunk.parallel', type: int(0), default: 0,
+  { key: 'chunk.parallel', type: int(0), default: 8,
     help: 'at most P chunks per batched prefill wave (bounds memory); 0 = all chunks in one wave' },
 
   // Stage 3: chunk eviction by the question's self-information.
