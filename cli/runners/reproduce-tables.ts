@@ -94,7 +94,7 @@ export function ibTable(r: IbResult, window: number): RenderedTable {
     blocks.push(lines.join('\n'));
   }
   const notes = [
-    `Accuracy (%) of ${r.samples} synthetic records per task and length (InfiniteBench's formats and official scorers; \`pcomp data synth\`). Avg = mean of the three retrieval columns.`,
+    `Accuracy (%) of ${r.samples} synthetic records per task and length (InfiniteBench's formats and official scorers; \`pcomp data synth\`). Avg = mean of the task columns.`,
     `Paper columns (_italic_, R.PK / R.Num / R.KV): ${TABLE2_IB[0]!.cite.replace(/, Llama2.*/, '')}, on InfiniteBench's real 125k-175k-token records: about 32× Llama2-7B's 4k and 16× Llama3-8B's 8k.`,
     'full is FullKV (middle-truncated to the trained window); extrapolate reads the whole prompt at positions past the window (no paper row).',
   ];
@@ -127,7 +127,7 @@ export function speedTable(r: SpeedResult, window: number): RenderedTable {
   const chunks = r.cells[0]?.chunks ?? 0;
   const notes = [
     `One story context of ${formatLength(r.length)} tokens (${multiple(r.length, window)} the trained length) in ${chunks} chunks, prefilled P at a time (chunk.parallel = P); median of the timed runs on ${r.device}, ${r.threads || 'all'} threads.`,
-    'prefill = EngineModel.run with no new token (chunk prefill, scoring, eviction, question re-encoding); decode = the extra time per token of a 16-token run; peak KV = the engine trace\'s peakCacheBytes (the cache only, not activations).',
+    'prefill = EngineModel.run until its first new token (chunk prefill, scoring, eviction, question re-encoding); decode = time per token over 16 tokens; peak KV = the engine trace\'s peakCacheBytes (the cache only, not activations).',
     `Paper columns (_italic_): ${TABLE7_SPEED.cite}, rows with the same chunk count; its memory is the whole GPU's.`,
   ];
   return {

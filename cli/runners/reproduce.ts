@@ -32,6 +32,7 @@ const TITLES: Record<ReproduceTable, string> = {
 
 export async function runReproduce(which: ReproduceTable | 'all', opts: ReproduceOptions): Promise<void> {
   const tables = which === 'all' ? [...REPRODUCE_TABLES] : [which];
+  scaleFor(1, opts); // a misspelt --config or --tasks is refused before the model loads
   const out = opts.out;
   mkdirSync(out, { recursive: true });
   const reporter = createReporter({ mode: chooseMode({ json: opts.json, quiet: opts.quiet }) });
