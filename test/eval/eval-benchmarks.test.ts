@@ -1,13 +1,15 @@
 // The other two benchmarks end to end on the seeded random model: LongBench-E (tables by length
 // bucket) and InfiniteBench (labels as its preds files store them, its abbreviations in the table).
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { scoreTask } from '../../datasets/score.js';
 import { readScoresArrow } from '../../results/tables.js';
 import { startFakeHub } from '../helpers/fake-hub.js';
-import { cliEnv, pcomp, readJson, readPredictions, synthJsonl, tempRoot, writeDataDir, writeModel } from './helpers.js';
+import { cliEnv, pcomp, readJson, readPredictions, synthJsonl, tempRoot, writeDataDir, writeModel, removeTempRoots } from './helpers.js';
+
+afterAll(removeTempRoots);
 
 describe('pcomp eval longbench-e and infinitebench', () => {
   const root = tempRoot();

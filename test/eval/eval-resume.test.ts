@@ -1,11 +1,11 @@
 // Runs that lose nothing: a real `pcomp eval` child killed with SIGKILL part-way (plus a torn last
 // line, as a kill inside write() would leave), then stopped with Ctrl-C (exit 130), then run to the
 // end, holds every sample exactly once, with the predictions of a run that was never interrupted.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { cliEnv, pcomp, predictionsWithoutTime, readJson, readPredictions, spawnPcomp, tempRoot, writeDataDir, writeModel } from './helpers.js';
+import { cliEnv, pcomp, predictionsWithoutTime, readJson, readPredictions, spawnPcomp, tempRoot, writeDataDir, writeModel, removeTempRoots } from './helpers.js';
 
 const SAMPLES = 10;
 
@@ -21,6 +21,8 @@ async function linesAtLeast(child: ChildProcess, file: string, n: number): Promi
 
 const exitOf = (child: ChildProcess) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+afterAll(removeTempRoots);
 
 describe('pcomp eval killed and restarted', () => {
   const root = tempRoot();

@@ -2,7 +2,7 @@
 // every config × task × sample lands once with the official fields, the prediction is what the
 // engine gives for that sample, the tables agree with the official scorer, the manifest records
 // where the run came from, and a directory started differently refuses to continue.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,10 +14,12 @@ import type { AnyRecord } from '../../datasets/records.js';
 import { scoreTask } from '../../datasets/score.js';
 import { readScoresArrow } from '../../results/tables.js';
 import { buildSample } from '../../cli/runners/sample.js';
-import { cliEnv, pcomp, readJson, readPredictions, synthJsonl, tempRoot, writeDataDir, writeModel, type CliRun } from './helpers.js';
+import { cliEnv, pcomp, readJson, readPredictions, synthJsonl, tempRoot, writeDataDir, writeModel, type CliRun, removeTempRoots } from './helpers.js';
 
 const TASKS = { trec: 3, passage_retrieval_en: 2, lcc: 2 } as const;
 const CONFIGS = ['full', 'parallelcomp'];
+
+afterAll(removeTempRoots);
 
 describe('pcomp eval on a seeded random model', () => {
   const root = tempRoot();

@@ -1,13 +1,15 @@
 // The parts of `pcomp eval` that come before the engine: task selection, plans, names, and the
 // user errors a mistyped command gets (exit 2, a message naming the flag, no stack).
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { selectTasks, readTaskIds, isRetrievalTask, pendingRecords, checkBenchmark } from '../../cli/runners/eval-tasks.js';
 import { defaultOutDir, modelName } from '../../cli/runners/eval-identity.js';
 import { RunningScore } from '../../cli/runners/eval-predict.js';
 import { registry } from '../../datasets/registry.js';
-import { cliEnv, pcomp, tempRoot, writeDataDir, writeModel } from './helpers.js';
+import { cliEnv, pcomp, tempRoot, writeDataDir, writeModel, removeTempRoots } from './helpers.js';
+
+afterAll(removeTempRoots);
 
 describe('eval setup', () => {
   it('selects a benchmark\'s tasks, or the --tasks list, and refuses tasks of another benchmark', () => {

@@ -1,10 +1,12 @@
 // `--shard i/n`: two processes, each with its own run directory, cover every sample once; `pcomp
 // merge` of the two equals one unsharded run, predictions and tables alike.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readScoresArrow } from '../../results/tables.js';
-import { cliEnv, pcomp, predictionsWithoutTime, readPredictions, tempRoot, writeDataDir, writeModel } from './helpers.js';
+import { cliEnv, pcomp, predictionsWithoutTime, readPredictions, tempRoot, writeDataDir, writeModel, removeTempRoots } from './helpers.js';
+
+afterAll(removeTempRoots);
 
 describe('pcomp eval --shard i/n and pcomp merge', () => {
   const root = tempRoot();

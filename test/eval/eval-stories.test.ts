@@ -8,7 +8,9 @@ import { registry } from '../../datasets/registry.js';
 import { scoreTask } from '../../datasets/score.js';
 import { readScoresArrow } from '../../results/tables.js';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.js';
-import { cliEnv, hasStories, longBenchZip, pcomp, readJson, readPredictions, SKIP_STORIES, stories260K, tempRoot, type CliRun } from './helpers.js';
+import { cliEnv, hasStories, longBenchZip, pcomp, readJson, readPredictions, SKIP_STORIES, stories260K, tempRoot, type CliRun, removeTempRoots } from './helpers.js';
+
+afterAll(removeTempRoots);
 
 describe('pcomp eval on stories260K with data from the loopback hub', () => {
   if (!hasStories) {

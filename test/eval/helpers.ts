@@ -1,7 +1,7 @@
 // Shared pieces of the eval tests: seeded LongBench-format records, a seeded random model, the CLI
 // as a real child process, and readers for what a run directory holds.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,18 @@ export const hasStories = existsSync(path.join(stories260K, 'model.safetensors')
 export const SKIP_STORIES = "../shared/models/stories260K is absent (a user's clone has no ../shared): skipped";
 export const hasEngine = existsSync(path.join(repoRoot, 'build/Release/pcomp_native.node'));
 
-export const tempRoot = (prefix = 'pcomp-eval-') => mkdtempSync(path.join(os.tmpdir(), prefix));
+const made: string[] = [];
+
+/** A fresh folder under the OS temp dir, removed by removeTempRoots() (call it in afterAll). */
+export function tempRoot(prefix = 'pcomp-eval-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempRoots(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
 
 const WORDS = ['the', 'river', 'stone', 'house', 'green', 'light', 'small', 'quiet', 'winter', 'garden', 'paper', 'window',
   'city', 'music', 'story', 'bright', 'forest', 'market', 'letter', 'bridge', 'cloud', 'silver', 'road', 'voice'];
