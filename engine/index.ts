@@ -63,6 +63,10 @@ export interface BuildInfo {
   cuda_available: boolean;
   cuda_reason: string;
   threads: number;
+  /** CPU features the engine detected, e.g. "avx2 fma f16c". */
+  cpu_features: string;
+  /** Matrix-product kernels in force for f32 and bf16 weights (PCOMP_CPU_KERNEL can ask for one). */
+  kernels: { f32: string; bf16: string; note: string };
 }
 
 export function buildInfo(): BuildInfo {
@@ -94,6 +98,8 @@ export interface ModelInfo {
   eos_token_ids: number[];
   weight_dtype: string;
   weight_bytes: number;
+  /** How the matrices are held: "f32" or "bf16" (PCOMP_WEIGHTS=f32|bf16|auto; auto follows the file). */
+  storage_dtype: string;
   compute_dtype: string;
 }
 

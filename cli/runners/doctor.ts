@@ -30,6 +30,8 @@ export async function runDoctor(opts: { json: boolean }): Promise<void> {
           backends: ['cpu', ...(info.cuda_compiled ? ['cuda'] : [])],
           gpu: info.cuda_available ? 'available' : `none (${info.cuda_reason})`,
           threads: info.threads,
+          kernels: info.kernels,
+          weightStorage: process.env.PCOMP_WEIGHTS ?? 'auto (follows the file: bf16 files stay bf16)',
         }
       : { built: false, hint: 'run `npm run build`' },
     hfCache: process.env.HF_HUB_CACHE ?? (process.env.HF_HOME ? `${process.env.HF_HOME}/hub` : `${os.homedir()}/.cache/huggingface/hub`),
@@ -47,7 +49,15 @@ export async function runDoctor(opts: { json: boolean }): Promise<void> {
     e.built
       ? `engine:   v${e.version} (C API ${e.api}), ${e.compiler}, simd ${e.simd}, backends: ${(e.backends as string[]).join(', ')}`
       : `engine:   not built — ${e.hint}`,
-    ...(e.built ? [`gpu:      ${e.gpu}`, `threads:  ${e.threads}`] : []),
+    ...(e.built
+      ? [
+          `kernels:  f32 weights → ${(e.kernels as { f32: string }).f32}, bf16 weights → ${(e.kernels as { bf16: string }).bf16}` +
+            ((e.kernels as { note: string }).note ? ` (${(e.kernels as { note: string }).note})` : ''),
+          `weights:  ${e.weightStorage}`,
+          `gpu:      ${e.gpu}`,
+          `threads:  ${e.threads}`,
+        ]
+      : []),
     `hf cache: ${report.hfCache}${report.offline ? ' (offline)' : ''}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

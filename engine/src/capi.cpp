@@ -8,6 +8,7 @@
 #include "error.h"
 #include "session.h"
 #include "threadpool.h"
+#include "backend/cpu/cpu_features.h"
 
 #ifndef PCOMP_VERSION
 #define PCOMP_VERSION "0.0.0"
@@ -81,7 +82,11 @@ const char* pcomp_build_info(void) {
     << "false"
 #endif
     << ",\"cuda_available\":" << (cuda ? "true" : "false") << ",\"cuda_reason\":\"" << json_escape(why ? why : "")
-    << "\",\"threads\":" << get_threads() << "}";
+    << "\",\"threads\":" << get_threads();
+  const cpu::KernelChoice& k = cpu::active_kernels();
+  o << ",\"cpu_features\":\"" << json_escape(cpu::detect_cpu_features().describe()) << "\",\"kernels\":{\"f32\":\""
+    << cpu::kernel_set_name(k.f32) << "\",\"bf16\":\"" << cpu::kernel_set_name(k.bf16) << "\",\"note\":\"" << json_escape(k.note)
+    << "\"}}";
   info = o.str();
   return info.c_str();
 }
@@ -108,7 +113,7 @@ pcomp_status pcomp_model_load(const char* dir, pcomp_model** out) {
       << ",\"eos_token_ids\":[";
     for (size_t i = 0; i < c.eos.size(); ++i) o << (i ? "," : "") << c.eos[i];
     o << "],\"weight_dtype\":\"" << h->model->weight_dtype << "\",\"weight_bytes\":" << h->model->weight_bytes
-      << ",\"compute_dtype\":\"f32\"}";
+      << ",\"storage_dtype\":\"" << h->model->storage_dtype << "\",\"compute_dtype\":\"f32\"}";
     h->info_json = o.str();
     *out = h.release();
   });
