@@ -59,6 +59,9 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
       }
   }
   ctx.trace.bytes_before_decode = ctx.cache.bytes();
+  std::vector<SeqInput> step(1);  // reused: a decode step allocates nothing here
+  ctx.tokens.reserve(ctx.tokens.size() + size_t(std::max(0, smp.max_new_tokens)));
+  ctx.trace.generated_positions.reserve(size_t(std::max(0, smp.max_new_tokens)));
   for (int t = 0; t < smp.max_new_tokens; ++t) {
     int32_t best = 0;
     for (int i = 1; i < V; ++i)
@@ -72,12 +75,12 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     ctx.trace.generated_positions.push_back(pos);
     ctx.report("decode", t + 1, smp.max_new_tokens);
     if (t + 1 == smp.max_new_tokens) break;
-    SeqInput it;
+    SeqInput& it = step[0];
     it.seq = seq;
     it.tokens = &ctx.tokens.back();
     it.positions = &pos;
     it.n = 1;
-    ctx.run_forward({it}, LogitsMode::Last, &last_logits, nullptr);
+    ctx.run_forward(step, LogitsMode::Last, &last_logits, nullptr);
   }
 }
 
