@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { datasetInfo, modelInfo, downloadFile, fileDownloadInfo, listFiles, pathsInfo } from '@huggingface/hub';
 import { UserError } from '../util/errors.js';
+import { resolveBuiltin } from './builtin.js';
 
 export type RepoType = 'dataset' | 'model';
 export interface RepoRef { type: RepoType; name: string }
@@ -354,6 +355,7 @@ export async function weightFiles(dir: string): Promise<string[]> {
  * `weights: false` only the config and tokenizer files (enough to build prompts).
  */
 export async function resolveModel(spec: string, opts: { env?: HubEnv; onProgress?: (p: Progress) => void; weights?: boolean } = {}): Promise<string> {
+  spec = resolveBuiltin(spec) ?? spec; // builtin:<name> → the folder shipped in the package
   const withWeights = opts.weights ?? true;
   if (existsSync(spec) && (await stat(spec)).isDirectory()) {
     const missing = (withWeights ? ['config.json', 'tokenizer.json'] : ['tokenizer.json']).filter((f) => !existsSync(path.join(spec, f)));
