@@ -20,8 +20,7 @@ import { modelIdentity, modelName } from './eval-identity.js';
 import { withInterrupt } from './interrupt.js';
 import { ReproduceProgress } from './reproduce-progress.js';
 import { scaleFor, type ReproduceContext, type TableJob } from './reproduce-scale.js';
-import { reproduceScores } from './reproduce-score.js';
-import { ibTable, pplTable, scoreTables, speedTable, type RenderedTable } from './reproduce-tables.js';
+import type { RenderedTable } from './reproduce-tables.js';
 
 const TITLES: Record<ReproduceTable, string> = {
   't-ppl': "T-PPL · perplexity vs context length (Table 3's layout)",
@@ -69,7 +68,11 @@ export async function runReproduce(which: ReproduceTable | 'all', opts: Reproduc
         model.free();
       }
     }
-    if (tables.includes('t-score')) rendered.set('t-score', scoreTables(reproduceScores(opts.benchSamples)));
+    if (tables.includes('t-score')) {
+      const { reproduceScores } = await import('./reproduce-score.js');
+      const { scoreTables } = await import('./reproduce-tables.js');
+      rendered.set('t-score', scoreTables(reproduceScores(opts.benchSamples)));
+    }
   } finally {
     await reporter.close();
   }
@@ -98,6 +101,7 @@ async function runModelTables(ctx: ReproduceContext, tables: ReproduceTable[], r
   const { preparePpl } = await import('./reproduce-ppl.js');
   const { prepareIb } = await import('./reproduce-ib.js');
   const { prepareSpeed } = await import('./reproduce-speed.js');
+  const { ibTable, pplTable, speedTable } = await import('./reproduce-tables.js');
   const jobs: Array<{ table: ReproduceTable; job: TableJob<unknown>; render: (r: never) => RenderedTable }> = [];
   try {
     for (const table of tables) {
