@@ -6,24 +6,13 @@
 
 #include "backend/backend.h"
 #include "harness.h"
+#include "test_util.h"
 #include "threadpool.h"
 
 using namespace pcomp;
 
-namespace {
-std::vector<float> randv(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-double max_rel(const std::vector<float>& a, const std::vector<double>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) { num = std::max(num, std::fabs(a[i] - b[i])); den = std::max(den, std::fabs(b[i])); }
-  return num / std::max(den, 1e-30);
-}
-}  // namespace
+using t::max_rel;
+static std::vector<float> randv(size_t n, uint32_t seed, float scale = 1.f) { return t::randn(n, seed, scale); }
 
 TEST(matmul_matches_reference_on_awkward_sizes) {
   const Backend& be = cpu_backend();

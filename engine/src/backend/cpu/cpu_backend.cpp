@@ -14,7 +14,7 @@
 #include "kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#include "simd_avx2.h"  // last: the build targets AVX2, so its helpers may be used directly here
 #define PCOMP_AVX2 1
 #endif
 
@@ -27,14 +27,7 @@ using cpu::KernelChoice;
 using cpu::KernelSet;
 
 #ifdef PCOMP_AVX2
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  __m128 sh = _mm_movehdup_ps(lo);
-  __m128 s = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, s);
-  return _mm_cvtss_f32(_mm_add_ss(s, sh));
-}
+using cpu::avx2::hsum;
 #endif
 
 inline float dot(const float* a, const float* b, int n) {
