@@ -81,7 +81,7 @@ export function scaleFor(window: number, opts: ScaleOptions): Scale {
   const quick = opts.quick;
   return {
     configs: pickConfigs(opts),
-    // whole-prompt attention at 16x costs ~10 s a record on 2 cores: the default stays at passkey
+    // whole-prompt attention at 16x costs seconds a record on 2 cores (docs/reproduction.md): passkey by default
     ibTasks: listOption('--tasks', opts.tasks, IB_TASKS) ?? ['passkey'],
     pplLengths: opts.len ?? times(window, quick ? [1, 4, 16] : [1, 2, 4, 8, 16]),
     pplDocuments: opts.samples ?? 1,
