@@ -13,9 +13,11 @@ export class PlainLines {
     switch (event.type) {
       case 'start': {
         const configs = new Set(event.plan.map((p) => p.config)).size;
+        // Configs may run different task sets (reproduce): count distinct tasks, not plan rows per config.
+        const tasks = new Set(event.plan.map((p) => p.task)).size;
         const total = event.plan.reduce((s, p) => s + p.total, 0);
         const done = event.plan.reduce((s, p) => s + p.done, 0);
-        return `${event.title}: ${configs} config${configs === 1 ? '' : 's'} × ${event.plan.length / Math.max(configs, 1)} tasks, ` +
+        return `${event.title}: ${configs} config${configs === 1 ? '' : 's'} × ${tasks} tasks, ` +
           `${total} samples${done > 0 ? ` (${done} already done, resuming)` : ''}${event.outDir ? ` → ${event.outDir}` : ''}`;
       }
       case 'sample': {
