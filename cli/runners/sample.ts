@@ -75,6 +75,6 @@ export function buildChunkedSample(opts: {
   window?: number;
 }): Sample {
   const task = opts.task ? registry().get(opts.task) : PLAIN_TASK;
-  const record = { context: opts.context, input: opts.question, answers: [], all_classes: null, length: 0, _id: 'cli' } as unknown as AnyRecord;
+  const record = { context: opts.context, input: opts.question, answers: [], options: [], all_classes: null, length: 0, _id: 'cli' } as unknown as AnyRecord;
   return buildSample({ task, record, tok: opts.tok, config: opts.config, window: opts.window ?? 4096, maxNew: opts.maxNew });
 }
