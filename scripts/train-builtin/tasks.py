@@ -174,7 +174,7 @@ def drill_example(r, tok, max_len):
         template = PASSKEY_NEEDLE if task == "passkey" else NUMBER_NEEDLE
         first, rest = template.split("{v}", 1)
         middle, last = rest.split("{v}", 1)
-        parts = [(first, 1.0), (key, 1.0), (middle, 1.0), (key, ANSWER_WEIGHT / 2), (last + "\n", 1.0)]
+        parts = [(first, 1.0), (key, 0.0), (middle, 1.0), (key, ANSWER_WEIGHT / 2), (last + "\n", 1.0)]
         ids = [(tok.encode_normalized(t.replace(" ", SPACE)), w) for t, w in parts]
         if len(ex.ids) + sum(len(i) for i, _ in ids) > max_len:
             return ex
@@ -192,7 +192,7 @@ def repeat_drill(r, tok, max_len):
         digits = [str(r.randint(0, 9)) for _ in range(r.randint(5, min(40, (max_len - len(ex.ids) - 3) // 2)))]
         ids = tok.encode_normalized("".join(digits))
         nl = tok.encode_normalized("\n")
-        ex.add(ids + nl, 1.0)
+        ex.add(ids + nl, 0.0)  # random: nothing to learn, only noise in the gradient
         ex.add(ids + nl, 2.0)
     return ex
 
