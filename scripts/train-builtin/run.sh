@@ -1,6 +1,6 @@
 #!/bin/sh
 # Retrains the built-in model into models/tiny (about 35 minutes on one core; see docs/builtin-model.md).
-# Extra arguments go to train.py, e.g. `scripts/train-builtin/run.sh --out /tmp/tiny --steps 60` for a smoke run.
+# Extra arguments go to train.py, e.g. `scripts/train-builtin/run.sh --out "$(mktemp -d)" --steps 60` for a smoke run.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
