@@ -10,6 +10,7 @@
  */
 import { EngineModel } from '../engine/index.js';
 import { resolveConfig } from '../engine/policy-config.js';
+import { seededTokens as tokens } from '../test/engine/helpers.js';
 
 export interface ChildJob {
   mode: 'full' | 'parallelcomp' | 'decode';
@@ -35,15 +36,6 @@ export interface ChildResult {
   weightBytes?: number;
 }
 
-function tokens(n: number, vocab: number, seed: number): Int32Array {
-  let s = seed >>> 0;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = 3 + (s % (vocab - 3));
-  }
-  return out;
-}
 
 function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;  // maxRSS is in KiB
