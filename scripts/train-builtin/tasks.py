@@ -6,7 +6,7 @@ Two prompt layouts are trained, both copied from datasets/tasks/infinitebench.js
 - "split": ParallelComp's layout, a chunk = context template over a token slice of a long context, followed by the
   question template encoded on its own; half the examples start the question with BOS, as the tokenizer adds it
   (datasets/prompts.ts) unless the engine's global.questionBos setting strips it.
-A split chunk often does not hold the needle. The question asked after such a chunk is, most of the time, not
+A split chunk often does not hold the needle. The question asked after such a chunk is, nine times in ten, not
 the one about the missing needle, so the question's likelihood tells the chunks with the needle from those
 without: ParallelComp keeps the chunk whose question NLL is lowest.
 """
@@ -124,16 +124,16 @@ def split_example(r, tok, task, max_len, with_needle):
     t = TASKS[task]
     head = tok.encode(t["context"].format(context=""))
     text, (n0, n1), question, answer = haystack(r, task, r.randint(2000, 6000))
+    # The context as it sits inside the template: spaces already "▁" (the normalizer's doing), no "▁" prepended.
+    text = text.replace(" ", SPACE)
     body = tok.encode_normalized(text)
     # Token offsets of the needle: characters map to tokens one run at a time, so encode the prefix.
     t0 = len(tok.encode_normalized(text[:n0]))
     t1 = len(tok.encode_normalized(text[:n1]))
     q_text, q_answer, answered = question, answer, with_needle
     if task != "kv_retrieval" and not with_needle:
-        pick = r.random()
-        if pick < 0.4:
-            other = "number_string" if task == "passkey" else "passkey"
-            q_text = question if pick < 0.2 else TASKS[other]["input"]
+        if r.random() < 0.1:
+            q_text = question  # rarely: asked about a needle that is not there (answer not trained)
         else:
             q_text, q_answer = r.choice(OTHER_QUESTIONS)
             answered = True
@@ -155,6 +155,8 @@ def split_example(r, tok, task, max_len, with_needle):
         if not choices:
             return None
         a = r.choice(choices)
+    if r.random() < 0.15 and (not with_needle or t0 >= len(body) - n) and (with_needle or len(body) - n >= t1):
+        a = len(body) - n  # the last chunk of a context ends where the context does
     ex = Example()
     ex.add(head + body[a:a + n], 1.0)
     ex.add(q, 1.0)
