@@ -41,7 +41,7 @@ export interface KvHead {
 /** cache[layer][kvHead]. Heads may hold different numbers of entries (per-head eviction). */
 export type KvCache = KvHead[][];
 
-interface LayerWeights {
+export interface LayerWeights {
   q: Float64Array;
   k: Float64Array;
   v: Float64Array;
@@ -136,6 +136,17 @@ export function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Flo
 }
 
 export const silu = (v: number) => v / (1 + Math.exp(-v));
+
+/** The rest of a layer after attention: output projection and residual, then the SwiGLU MLP and residual (in place on x). */
+export function attentionOutAndMlp(x: Float64Array, attended: Float64Array, w: LayerWeights, c: ReferenceConfig): void {
+  const attnOut = matVec(w.o, attended, c.hiddenSize);
+  for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
+  const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
+  const gate = matVec(w.gate, h, c.intermediateSize);
+  const up = matVec(w.up, h, c.intermediateSize);
+  const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
+  for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
+}
 
 export class ReferenceModel {
   private constructor(
@@ -253,15 +264,7 @@ export class ReferenceModel {
             for (let e = 0; e < d; e++) out[e] += p * value[e];
           }
         }
-        const attnOut = matVec(w.o, attended, c.hiddenSize);
-        const x = states[i];
-        for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
-
-        const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
-        const gate = matVec(w.gate, h, c.intermediateSize);
-        const up = matVec(w.up, h, c.intermediateSize);
-        const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
-        for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
+        attentionOutAndMlp(states[i], attended, w, c);
       }
     }
     return states.map((x) => matVec(this.lmHead, rmsNorm(x, this.finalNorm, c.rmsNormEps), c.vocabSize));

@@ -3,7 +3,7 @@
 // chunk token they came from, and an optional query-head-expanded cache (the reference code caches
 // after repeat_kv). Without hooks it computes exactly what test/oracle/forward.ts computes (a test
 // checks this to 1e-12); it exists because that pass runs all layers in one call.
-import { matVec, readAllTensors as loadTensors, readReferenceConfig, rmsNorm, silu, type ReferenceConfig } from '../forward.js';
+import { attentionOutAndMlp, matVec, readAllTensors as loadTensors, readReferenceConfig, rmsNorm, type LayerWeights, type ReferenceConfig } from '../forward.js';
 import { applyRope, inverseFrequencies, type RopeConfig } from '../rope.js';
 
 /** Where a cache entry came from: a chunk's input index, or (chunk -1) a re-encoded / generated token. */
@@ -51,19 +51,13 @@ export interface StepOptions {
   rope?: RopeConfig;
 }
 
-interface Weights {
-  q: Float64Array; k: Float64Array; v: Float64Array; o: Float64Array;
-  qBias: Float64Array | null; kBias: Float64Array | null; vBias: Float64Array | null;
-  gate: Float64Array; up: Float64Array; down: Float64Array;
-  inputNorm: Float64Array; postNorm: Float64Array;
-}
 
 export class HookedModel {
   private stepCounter = 0;
   private constructor(
     readonly config: ReferenceConfig,
     private readonly embed: Float64Array,
-    private readonly layers: Weights[],
+    private readonly layers: LayerWeights[],
     private readonly finalNorm: Float64Array,
     private readonly lmHead: Float64Array,
   ) {}
@@ -76,7 +70,7 @@ export class HookedModel {
       if (!v) throw new Error(`hooked-forward: ${modelDir} has no tensor ${name}`);
       return v;
     };
-    const layers = Array.from({ length: config.numLayers }, (_, l): Weights => {
+    const layers = Array.from({ length: config.numLayers }, (_, l): LayerWeights => {
       const p = `model.layers.${l}`;
       return {
         q: need(`${p}.self_attn.q_proj.weight`), k: need(`${p}.self_attn.k_proj.weight`),
@@ -176,14 +170,7 @@ export class HookedModel {
             for (let e = 0; e < d; e++) attended[hq * d + e] += p * value[e];
           }
         }
-        const attnOut = matVec(w.o, attended, c.hiddenSize);
-        const x = states[i];
-        for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
-        const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
-        const gate = matVec(w.gate, h, c.intermediateSize);
-        const up = matVec(w.up, h, c.intermediateSize);
-        const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
-        for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
+        attentionOutAndMlp(states[i], attended, w, c);
       }
     }
     return states.map((x) => matVec(this.lmHead, rmsNorm(x, this.finalNorm, c.rmsNormEps), c.vocabSize));
