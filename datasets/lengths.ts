@@ -31,25 +31,31 @@ export function infinitebenchTruncate(lengths: Lengths, model: string, override?
 export interface ParallelCompBudget { raw: number; chunk: number; source: string }
 
 /**
- * ParallelComp's window (raw) and chunk budget: model2maxlen{,_parallel}.json matched by substring of the
- * lower-cased model name (last match wins), then the per-dataset caps of truncate_text.
+ * The ParallelComp table entry for a model and dataset, or undefined when no entry matches: model2maxlen{,_parallel}.json
+ * matched by substring of the lower-cased model name (last match wins), then the per-dataset caps of truncate_text.
  */
-export function parallelCompBudget(lengths: Lengths, model: string, dataset: string, opts: { raw?: number; chunk?: number } = {}): ParallelCompBudget {
+export function parallelCompTable(lengths: Lengths, model: string, dataset: string): ParallelCompBudget | undefined {
   const name = model.toLowerCase();
-  let raw: number | undefined;
-  let chunk: number | undefined;
-  let source = '';
+  let found: ParallelCompBudget | undefined;
   for (const m of lengths.parallelcomp.models) {
-    if (name.includes(m.match)) { raw = m.raw; chunk = m.chunk; source = `ParallelComp "${m.match}"`; }
+    if (name.includes(m.match)) found = { raw: m.raw, chunk: m.chunk, source: `ParallelComp "${m.match}"` };
   }
-  if (chunk !== undefined) {
-    for (const cap of lengths.parallelcomp.datasetCaps) {
-      if (!cap.datasets.includes(dataset)) continue;
-      const rule = cap.rules.find((r) => r.match.some((s) => name.includes(s)));
-      chunk = rule ? rule.chunk : cap.otherwise;
-      source += `, ${dataset} cap ${chunk}`;
-    }
+  if (!found) return undefined;
+  for (const cap of lengths.parallelcomp.datasetCaps) {
+    if (!cap.datasets.includes(dataset)) continue;
+    const rule = cap.rules.find((r) => r.match.some((s) => name.includes(s)));
+    found.chunk = rule ? rule.chunk : cap.otherwise;
+    found.source += `, ${dataset} cap ${found.chunk}`;
   }
+  return found;
+}
+
+/** ParallelComp's window (raw) and chunk budget: the table entry (parallelCompTable), explicit numbers winning. */
+export function parallelCompBudget(lengths: Lengths, model: string, dataset: string, opts: { raw?: number; chunk?: number } = {}): ParallelCompBudget {
+  const table = parallelCompTable(lengths, model, dataset);
+  let raw = table?.raw;
+  let chunk = table?.chunk;
+  let source = table?.source ?? '';
   if (opts.raw) { raw = opts.raw; source = '--max-length' + (opts.chunk ? '' : `; ${source || 'no table entry'}`); }
   if (opts.chunk) { chunk = opts.chunk; source = (opts.raw ? '--max-length, ' : '') + '--chunk-budget'; }
   if (raw === undefined || chunk === undefined) {

@@ -3,6 +3,7 @@
 // Re-running the same command continues the same run directory.
 import { Command, Option } from 'commander';
 import { parseIntOption } from '../options.js';
+import type { LengthsMode } from '../runners/eval-lengths.js';
 
 export interface EvalOptions {
   model: string;
@@ -14,6 +15,8 @@ export interface EvalOptions {
   shard?: string;
   set: string[];
   maxNewTokens?: number;
+  modelName?: string;
+  lengths: LengthsMode;
   threads: number;
   device: 'auto' | 'cpu' | 'cuda';
   quiet: boolean;
@@ -29,6 +32,18 @@ Examples:
   pcomp eval infinitebench --model M --config parallelcomp --tasks passkey,kv_retrieval --set chunk.budget=7600
   pcomp eval longbench --model M --config parallelcomp --shard 2/8     one of 8 processes (see docs/scaling.md)
   pcomp eval longbench --model M --config full --data-dir ./LongBench/data --offline
+  pcomp eval longbench --model ./llama2-folder --model-name llama2-7b-chat-4k --config full,parallelcomp
+                                 paper lengths: chunks of 3600 in a 3950 window, FullKV truncated to 3500
+  pcomp eval longbench --model M --config parallelcomp --lengths window     size from the trained window
+
+Lengths (--lengths paper, the default) follow the reference code's per-model tables, matched against
+--model-name (default: the model's name): ParallelComp's chunk budget and window (a substring of the
+lower-cased name, last match wins; repobench-p/triviaqa and samsum/passage_retrieval_en have their own
+caps), and LongBench's model2maxlen (exact name) for unchunked configs on LongBench tasks. A model the
+tables do not know, or whose table window exceeds max_position_embeddings, is sized from the trained
+window instead, as --lengths window does for every model: chunk budget = window − question − answer,
+truncation to window − answer. --set chunk.budget=N or --set full.maxTokens=N always wins. The run
+prints which source each config uses.
 
 The run directory (default runs/<benchmark>/<model>[-shard-i-of-n]) holds manifest.json, plans/,
 predictions/<config>/<task>.jsonl, scores.csv, scores.arrow and scores.md. Running the same command
@@ -51,6 +66,8 @@ export function register(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n (0-based); merge the shard directories with `pcomp merge`')
     .option('--set <key=value>', 'override a knob of every config (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--max-new-tokens <n>', "cap every task's answer length (default: the official per-task value)", parseIntOption)
+    .option('--model-name <name>', 'the name the length tables are matched against (default: the model folder or Hub name)')
+    .addOption(new Option('--lengths <source>', 'prompt lengths: the reference tables per model name, or the trained window').choices(['paper', 'window']).default('paper'))
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
     .addOption(new Option('--device <device>', 'compute device').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)

@@ -9,7 +9,7 @@ import { infiniteBenchLabel } from '../../datasets/metrics/infinitebench.js';
 import { scoreTask } from '../../datasets/score.js';
 import type { PredictionLine } from '../../results/run-dir.js';
 import { UserError, isUserError } from '../../util/errors.js';
-import { buildSample } from './sample.js';
+import { buildSample, type SampleLengths } from './sample.js';
 import { isRetrievalTask, type PendingRecord } from './eval-tasks.js';
 
 export interface PredictInput {
@@ -23,6 +23,8 @@ export interface PredictInput {
   signal?: AbortSignal;
   /** For messages: where the record came from. */
   file: string;
+  /** Sizes from the per-model length tables (eval-lengths.ts); absent: sized from the trained window. */
+  lengths?: SampleLengths & { fullMaxTokens?: number };
 }
 
 export interface Prediction {
@@ -61,11 +63,15 @@ export async function predict(input: PredictInput): Promise<Prediction> {
 
 async function predictOne(input: PredictInput): Promise<Prediction> {
   const { model, tok, task, config, sample } = input;
-  const built = buildSample({ task, record: sample.record, tok, config, window: model.info.max_position_embeddings, maxNew: input.maxNew });
+  const built = buildSample({ task, record: sample.record, tok, config, window: model.info.max_position_embeddings, maxNew: input.maxNew, lengths: input.lengths });
   const promptTokens = built.chunks.reduce((n, c) => n + c.length, 0) + built.question.length;
   const started = performance.now();
-  // `retrieval` is per sample, not part of the config's identity: it picks chunkEvict.kRetrieval.
-  const result = await model.run(built, { ...config, retrieval: isRetrievalTask(task) }, { signal: input.signal });
+  // `retrieval` is per sample, not part of the config's identity: it picks chunkEvict.kRetrieval. The table's
+  // full.maxTokens is per task too (LongBench only; the manifest holds the --lengths choice behind it), and
+  // never replaces a value the config sets itself.
+  const table = input.lengths?.fullMaxTokens;
+  const fullMaxTokens = table && !(Number(config['full.maxTokens'] ?? 0) > 0) ? { 'full.maxTokens': table } : {};
+  const result = await model.run(built, { ...config, ...fullMaxTokens, retrieval: isRetrievalTask(task) }, { signal: input.signal });
   const seconds = (performance.now() - started) / 1000;
   // Stored as decoded, like pred.py / InfiniteBench's eval scripts; the scorer applies the official
   // post-processing (first line for trec, triviaqa, samsum, lsht; InfiniteBench's per-task parsing).

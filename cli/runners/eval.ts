@@ -23,6 +23,8 @@ import { withInterrupt } from './interrupt.js';
 import { checkBenchmark, locateTaskFiles, pendingRecords, readTaskIds, selectTasks } from './eval-tasks.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
+import { chooseLengths, describeLengths, type EvalLengths } from './eval-lengths.js';
+import { registry } from '../../datasets/registry.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -47,6 +49,11 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const files = await locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log });
     const modelDir = await resolveModel(opts.model, { env });
     const name = modelName(opts.model, modelDir);
+    const lengthsMode = opts.lengths ?? 'paper';
+    const tableName = opts.modelName ?? name;
+    if (!tableName.trim()) throw new UserError('--model-name: give the name the length tables are matched against');
+    // The name matters only when the tables are read, so `--lengths window` runs do not record it.
+    const lengthSettings = lengthsMode === 'paper' ? { lengths: lengthsMode, lengthsModel: tableName } : { lengths: lengthsMode };
     const outDir = opts.out ?? defaultOutDir(benchmark, name, shard);
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
@@ -63,7 +70,8 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
         kind: 'eval',
         model: await modelIdentity(opts.model, modelDir, env),
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
-        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official' },
+        // The length tables change prompts, so their choice is part of what a resumed run must match.
+        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthSettings },
         shard,
       }, {
         engine: { ...engine },
@@ -77,6 +85,9 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
       });
       try {
         for (const w of run.warnings) log(w, 'warn');
+        const window = model.info.max_position_embeddings;
+        const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
+          [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));
         const inputs: TaskInput[] = [];
         for (const task of tasks) {
           const file = files.get(task.name)!;
@@ -85,7 +96,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
           if (ids.length === 0) log(`${task.name}: no samples in ${file}`, 'warn');
           inputs.push({ task, file, planIds: ids, ids: run.plan(task.name, ids) });
         }
-        table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, reporter, benchmark, maxNew: opts.maxNewTokens, signal, title: `eval ${benchmark} · ${name}` }));
+        table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, lengths, reporter, benchmark, maxNew: opts.maxNewTokens, signal, title: `eval ${benchmark} · ${name}` }));
       } finally {
         run.close();
       }
@@ -115,6 +126,8 @@ interface EvaluateInput {
   tok: Tok;
   configs: Array<{ name: string; config: PolicyConfig }>;
   inputs: TaskInput[];
+  /** config → task → the sizes chosen for it. */
+  lengths: ReadonlyMap<string, ReadonlyMap<string, EvalLengths>>;
   reporter: Reporter;
   benchmark: Benchmark;
   maxNew?: number;
@@ -129,6 +142,7 @@ async function evaluate(x: EvaluateInput): Promise<string> {
   const plan: TaskPlan[] = x.configs.flatMap(({ name }) =>
     x.inputs.map(({ task, ids }) => ({ config: name, task: task.name, total: ids.length, done: ids.length - run.pending(name, task.name).length })));
   reporter.emit({ type: 'start', title: x.title, plan, outDir: run.dir });
+  for (const l of describeLengths(x.lengths)) reporter.emit({ type: 'log', level: l.warn ? 'warn' : 'info', message: l.message });
   let samples = 0;
   let tokens = 0;
   let engineSeconds = 0;
@@ -151,9 +165,10 @@ async function evaluate(x: EvaluateInput): Promise<string> {
         running.add(store.read());
         const pending = run.pending(name, task.name);
         const taskStarted = performance.now();
+        const lengths = x.lengths.get(name)?.get(task.name);
         for await (const sample of pendingRecords(task, input.file, input.planIds, pending)) {
           if (x.signal.aborted) throw new Interrupted('eval interrupted');
-          const p = await predict({ model: x.model, tok: x.tok, task, config, sample, maxNew: x.maxNew, signal: x.signal, file: input.file });
+          const p = await predict({ model: x.model, tok: x.tok, task, config, sample, maxNew: x.maxNew, signal: x.signal, file: input.file, lengths });
           run.append(name, task.name, p.line);
           samples++;
           tokens += p.tokens;

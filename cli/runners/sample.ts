@@ -37,12 +37,30 @@ export interface SampleInput {
   /** The model's trained window (max_position_embeddings). */
   window: number;
   maxNew?: number;
+  /** Sizes from a per-model length table (eval --lengths paper); absent: sized from the trained window. */
+  lengths?: SampleLengths;
 }
 
-/** The chunk budget a config asks for: its own value, or what the trained window leaves after question and answer. */
-export function chunkBudget(config: PolicyConfig, window: number, questionLen: number, maxNew: number): number {
-  const set = Number(config['chunk.budget'] ?? 0);
-  if (set > 0) return set;
+/** A chunk budget and window from a length table; the config's own chunk.budget still wins over both. */
+export interface SampleLengths {
+  /** Tokens per chunk (ParallelComp's context_max_len). */
+  chunkBudget?: number;
+  /** The window the question must fit in after the longest chunk (raw_model_max_len). */
+  rawMaxLength?: number;
+}
+
+/** Did the config fix its chunk budget itself (preset or --set)? Then no table or window sizes it. */
+export function hasOwnChunkBudget(config: PolicyConfig): boolean {
+  return Number(config['chunk.budget'] ?? 0) > 0;
+}
+
+/**
+ * The chunk budget a config asks for: its own value, else the length table's, else what the trained window
+ * leaves after question and answer.
+ */
+export function chunkBudget(config: PolicyConfig, window: number, questionLen: number, maxNew: number, table?: number): number {
+  if (hasOwnChunkBudget(config)) return Number(config['chunk.budget']);
+  if (table) return table;
   const budget = window - questionLen - maxNew;
   if (budget < 16)
     throw new UserError(
@@ -59,9 +77,12 @@ export function buildSample(input: SampleInput): Sample & { questionText: string
   const split = (config['chunk.split'] as 'tokens' | 'chars' | undefined) ?? 'tokens';
   // First pass sizes the question; the second cuts the context with the budget that leaves room for it.
   const probe = buildChunkedPrompt(task, record, tok, { chunkBudget: Number.MAX_SAFE_INTEGER, maxNew });
-  const budget = chunked ? chunkBudget(config, window, probe.question.length, maxNew) : Number.MAX_SAFE_INTEGER;
+  const budget = chunked ? chunkBudget(config, window, probe.question.length, maxNew, input.lengths?.chunkBudget) : Number.MAX_SAFE_INTEGER;
+  // The table's window goes with the table's budget only: it cuts the question to fit after the longest chunk.
+  const fromTable = chunked && !hasOwnChunkBudget(config) && Boolean(input.lengths?.chunkBudget);
+  const rawMaxLength = fromTable ? input.lengths?.rawMaxLength : undefined;
   const count = Number(config['chunk.count'] ?? 0);
-  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, maxNew, split, count }) : probe;
+  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, rawMaxLength, maxNew, split, count }) : probe;
   return { chunks: p.chunks, question: p.question, maxNewTokens: maxNew, stopIds: p.stopIds, questionText: p.questionText };
 }
 
