@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [matmul] [prefill] [decode] [options]` (no section: all three).
+ * `npm run bench -- [matmul] [prefill] [decode] [scaling] [options]` (no section: the first three).
  *
  * Every ratio is measured side by side in one run; each section prints a table and appends it, with
  * the machine and the command, to bench/RESULTS.md. Nothing here is asserted: targets are printed
@@ -15,7 +15,10 @@ import { runMatmul } from './matmul.js';
 import { fitLinearQuadratic, runChild } from './prefill.js';
 import { ensureRandomModel, REALISTIC } from './random-model.js';
 
-const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [options]
+const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [scaling] [options]
+
+  scaling              1 thread vs --threads (default 2) on the same runs, interleaved: matrix products at
+                       T = 512 and prefill (full attention and ParallelComp); not part of the default set
 
   --long               the issue's sizes: full attention to 8K and ParallelComp to 128K on both models,
                        decode after 32K (the realistic model takes hours on 2 cores)
@@ -29,7 +32,8 @@ const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [options]
 examples:
   npm run bench -- matmul
   npm run bench -- prefill --model stories
-  npm run bench -- prefill decode --model random --long --set chunk.parallel=4`;
+  npm run bench -- prefill decode --model random --long --set chunk.parallel=4
+  npm run bench -- scaling --model stories`;
 
 interface Options {
   sections: Set<string>;
@@ -51,7 +55,7 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    if (a === 'matmul' || a === 'prefill' || a === 'decode') o.sections.add(a);
+    if (a === 'matmul' || a === 'prefill' || a === 'decode' || a === 'scaling') o.sections.add(a);
     else if (a === '--long') o.long = true;
     else if (a === '--quick') o.long = false;
     else if (a === '--model') {
@@ -206,6 +210,51 @@ function decodeSection(o: Options, ms: ModelSpec[]): string {
     table(['model', 'prefill tokens', 'decoded', 'decode tokens/s', 'prefill tokens/s', 'peak RSS MiB'], rows), ''].join('\n');
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Thread scaling: the same job with 1 thread and with --threads, alternated (1, N, 1, N, ...) so both
+ * see the same machine load; speed-up = median time with 1 thread ÷ median time with N.
+ */
+function scalingSection(o: Options, ms: ModelSpec[]): string {
+  const n = o.threads;
+  const trials = o.long ? 5 : 3;
+  const out: string[] = [`### Thread scaling (1 vs ${n} threads; medians of ${trials} alternated trials; speed-up = t(1) ÷ t(${n}))`, ''];
+  if (n < 2) return [...out, `skipped: --threads ${n} (give 2 or more)`, ''].join('\n');
+  const rows: string[][] = [];
+  const mm = [1, n].map((threads) => runMatmul({ threads, rows: [512], minSeconds: 0.3, trials }, log));
+  if (mm[0]!.skipped || mm[1]!.skipped) out.push(`matrix products skipped: ${mm[0]!.skipped ?? mm[1]!.skipped}`, '');
+  else for (const r1 of mm[0]!.rows) {
+    const rn = mm[1]!.rows.find((x) => x.shape === r1.shape && x.T === r1.T);
+    if (!rn) continue;
+    rows.push([`matmul ${r1.shape} (engine f32)`, `T=${r1.T}`, fmt(r1.engine_f32_gflops), fmt(rn.engine_f32_gflops), fmt(rn.engine_f32_gflops / r1.engine_f32_gflops, 2), 'GFLOP/s']);
+    rows.push([`matmul ${r1.shape} (OpenBLAS f32)`, `T=${r1.T}`, fmt(r1.openblas_f32_gflops), fmt(rn.openblas_f32_gflops), fmt(rn.openblas_f32_gflops / r1.openblas_f32_gflops, 2), 'GFLOP/s']);
+  }
+  for (const m of ms) {
+    // Full attention at its longest quick length up to 4K; ParallelComp at its shortest length, except on the
+    // realistic model without --long (minutes per run on 2 cores).
+    const cases: Array<[ChildJob['mode'], number]> = [['full', m.full.filter((L) => L <= 4096).at(-1)!]];
+    if (o.long || m.dir.includes('stories')) cases.push(['parallelcomp', m.pc[0]!]);
+    for (const [mode, L] of cases) {
+      const times: Record<number, number[]> = { 1: [], [n]: [] };
+      let error: string | undefined;
+      for (let t = 0; t < trials && !error; t++)
+        for (const threads of [1, n]) {
+          const r = run({ ...o, threads }, job({ ...o, threads }, m, mode, L));
+          if (!r.ok) { error = r.error; break; }
+          times[threads]!.push(r.ms!);
+        }
+      const label = `${mode === 'full' ? 'full' : 'ParallelComp'} prefill, ${m.name.split(' (')[0]}`;
+      if (error) { rows.push([label, K(L), '–', '–', error, 's']); continue; }
+      const t1 = median(times[1]!), tn = median(times[n]!);
+      rows.push([label, K(L), fmt(t1 / 1000, 2), fmt(tn / 1000, 2), fmt(t1 / tn, 2), 's']);
+    }
+  }
+  out.push(table(['work', 'size', '1 thread', `${n} threads`, 'speed-up', 'unit'], rows), '');
+  out.push(`Target: close to ${n}× on large inputs. The load average at the start of this block says how much of the machine other work took; a loaded core caps the speed-up whatever the code does.`, '');
+  return out.join('\n');
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const machine = describeMachine();
@@ -214,9 +263,10 @@ async function main(): Promise<void> {
   log(machine);
   const parts: string[] = [];
   if (o.sections.has('matmul')) parts.push(matmulSection(o));
-  const ms = o.sections.has('prefill') || o.sections.has('decode') ? models(o) : [];
+  const ms = o.sections.has('prefill') || o.sections.has('decode') || o.sections.has('scaling') ? models(o) : [];
   if (o.sections.has('prefill')) parts.push(prefillSection(o, ms));
   if (o.sections.has('decode')) parts.push(decodeSection(o, ms));
+  if (o.sections.has('scaling')) parts.push(scalingSection(o, ms));
   const block = [`## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — \`${command}\``, '',
     `Machine: ${machine}. Engine ${b.version} (${b.compiler}, build simd ${b.simd}, ${b.threads} threads).`, '', ...parts].join('\n');
   console.log(block);
