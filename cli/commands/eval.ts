@@ -33,7 +33,7 @@ Examples:
   pcomp eval longbench --model M --config parallelcomp --shard 2/8     one of 8 processes (see docs/scaling.md)
   pcomp eval longbench --model M --config full --data-dir ./LongBench/data --offline
   pcomp eval longbench --model ./llama2-folder --model-name llama2-7b-chat-4k --config full,parallelcomp
-                                 paper lengths: chunks of 3600 in a 3950 window, FullKV truncated to 3500
+      (paper lengths: 3600-token chunks in a 3950-token window; FullKV middle-truncated to 3500)
   pcomp eval longbench --model M --config parallelcomp --lengths window     size from the trained window
 
 Lengths (--lengths paper, the default) follow the reference code's per-model tables, matched against
