@@ -43,7 +43,8 @@ caps), and LongBench's model2maxlen (exact name) for unchunked configs on LongBe
 tables do not know, or whose table window exceeds max_position_embeddings, is sized from the trained
 window instead, as --lengths window does for every model: chunk budget = window − question − answer,
 truncation to window − answer. --set chunk.budget=N or --set full.maxTokens=N always wins. The run
-prints which source each config uses.
+prints which source each config uses; when the tables were used, the manifest records the choice and a
+resumed run must make the same one.
 
 The run directory (default runs/<benchmark>/<model>[-shard-i-of-n]) holds manifest.json, plans/,
 predictions/<config>/<task>.jsonl, scores.csv, scores.arrow and scores.md. Running the same command

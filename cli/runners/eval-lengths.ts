@@ -63,6 +63,20 @@ function unchunkedLengths(x: LengthsInput): EvalLengths {
 }
 
 /**
+ * What a resumed run must match (manifest settings): the model name, when the tables size this model's prompts
+ * for some config. That depends on the name, the window and the benchmark only, never on which configs run, so
+ * a resumed run may still add configs. A run the tables leave to the trained window records nothing, like runs
+ * made before these options and `pcomp reproduce`'s, so those continue under either --lengths.
+ */
+export function lengthsSettings(x: Omit<LengthsInput, 'config' | 'task'> & { benchmark: string }): { lengths?: 'paper'; lengthsModel?: string } {
+  if (x.mode !== 'paper') return {};
+  const chunked = parallelCompTable(x.lengths, x.modelName, '');
+  const full = x.benchmark === 'infinitebench' ? undefined : x.lengths.longbench.model2maxlen[x.modelName];
+  const used = (chunked !== undefined && chunked.raw <= x.window) || (full !== undefined && full <= x.window);
+  return used ? { lengths: 'paper', lengthsModel: x.modelName } : {};
+}
+
+/**
  * One log line per config and distinct choice: `parallelcomp: chunk budget 3600, window 3950 (…)`, naming the
  * tasks when a config's tasks differ (the per-dataset caps).
  */

@@ -23,7 +23,7 @@ import { withInterrupt } from './interrupt.js';
 import { checkBenchmark, locateTaskFiles, pendingRecords, readTaskIds, selectTasks } from './eval-tasks.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
-import { chooseLengths, describeLengths, type EvalLengths } from './eval-lengths.js';
+import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
 
 interface TaskInput {
@@ -52,8 +52,6 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const lengthsMode = opts.lengths ?? 'paper';
     const tableName = opts.modelName ?? name;
     if (!tableName.trim()) throw new UserError('--model-name: give the name the length tables are matched against');
-    // The name matters only when the tables are read, so `--lengths window` runs do not record it.
-    const lengthSettings = lengthsMode === 'paper' ? { lengths: lengthsMode, lengthsModel: tableName } : { lengths: lengthsMode };
     const outDir = opts.out ?? defaultOutDir(benchmark, name, shard);
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
@@ -66,12 +64,14 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
       // The engine says where it runs; a build without device selection runs on the CPU backend.
       const device = (model.info as { device?: string }).device ?? 'cpu';
       if (opts.device === 'cuda' && device !== 'cuda') log(`--device cuda: this engine build runs samples on ${device}`, 'warn');
+      const window = model.info.max_position_embeddings;
+      const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
+        [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));
       const run = RunDir.open(outDir, {
         kind: 'eval',
         model: await modelIdentity(opts.model, modelDir, env),
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
-        // The length tables change prompts, so their choice is part of what a resumed run must match.
-        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthSettings },
+        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthsSettings({ mode: lengthsMode, modelName: tableName, window, lengths: registry().lengths, benchmark }) },
         shard,
       }, {
         engine: { ...engine },
@@ -85,9 +85,6 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
       });
       try {
         for (const w of run.warnings) log(w, 'warn');
-        const window = model.info.max_position_embeddings;
-        const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
-          [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));
         const inputs: TaskInput[] = [];
         for (const task of tasks) {
           const file = files.get(task.name)!;

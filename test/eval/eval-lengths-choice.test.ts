@@ -9,7 +9,7 @@ import { registry } from '../../datasets/registry.js';
 import type { AnyRecord } from '../../datasets/records.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import type { Tok } from '../../datasets/tokenizer.js';
-import { chooseLengths, describeLengths, type EvalLengths, type LengthsMode } from '../../cli/runners/eval-lengths.js';
+import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths, type LengthsMode } from '../../cli/runners/eval-lengths.js';
 import { buildSample } from '../../cli/runners/sample.js';
 import { removeTempRoots, synthJsonl, tempRoot, writeModel } from './helpers.js';
 
@@ -106,6 +106,25 @@ describe('describeLengths', () => {
       { message: 'full: middle-truncate to 3500 (LongBench model2maxlen["llama2-7b-chat-4k"])', warn: false },
       { message: expect.stringMatching(/^pcw: chunk budget = trained window 2048 − question − answer; .* not used$/), warn: true },
     ]);
+  });
+});
+
+describe('lengthsSettings', () => {
+  const settings = (modelName: string, window: number, benchmark = 'longbench', mode: LengthsMode = 'paper') =>
+    lengthsSettings({ mode, modelName, window, lengths, benchmark });
+
+  it('records the name when a table sizes this model\'s prompts under --lengths paper', () => {
+    expect(settings('llama2-7b-chat-4k', 4096)).toEqual({ lengths: 'paper', lengthsModel: 'llama2-7b-chat-4k' });
+    expect(settings('Llama-2-7b-chat-hf', 4096, 'infinitebench')).toEqual({ lengths: 'paper', lengthsModel: 'Llama-2-7b-chat-hf' });
+    // ParallelComp's window does not fit, LongBench's model2maxlen does.
+    expect(settings('llama2-7b-chat-4k', 3600)).toEqual({ lengths: 'paper', lengthsModel: 'llama2-7b-chat-4k' });
+  });
+
+  it('records nothing when every prompt is sized from the trained window', () => {
+    expect(settings('stories260K', 512)).toEqual({});
+    expect(settings('llama2-7b-chat-4k', 3000)).toEqual({});
+    expect(settings('llama2-7b-chat-4k', 3600, 'infinitebench')).toEqual({});
+    expect(settings('llama2-7b-chat-4k', 4096, 'longbench', 'window')).toEqual({});
   });
 });
 

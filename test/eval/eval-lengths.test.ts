@@ -96,22 +96,30 @@ describe('pcomp eval with the per-model length tables', () => {
   it('records the choice in the manifest and refuses to continue a directory with another one', async () => {
     const settings = (dir: string) => (readJson(path.join(dir, 'manifest.json')) as { settings: Record<string, unknown> }).settings;
     expect(settings(paperOut)).toEqual({ benchmark: 'longbench', maxNewTokens: 8, lengths: 'paper', lengthsModel: NAME });
-    expect(settings(windowOut)).toEqual({ benchmark: 'longbench', maxNewTokens: 8, lengths: 'window' });
+    // A run sized wholly from the trained window records nothing, as runs made before --lengths existed.
+    expect(settings(windowOut)).toEqual({ benchmark: 'longbench', maxNewTokens: 8 });
     const switched = await pcomp([...paperArgs, '--lengths', 'window'], env);
     expect(switched.code).toBe(2);
-    expect(switched.stderr).toContain('cannot continue this run, settings.lengths differs: the directory has "paper", this command has "window"');
-    const renamed = await pcomp(paperArgs.map((a) => (a === NAME ? 'meta-llama-3-8b-instruct' : a)), env);
+    expect(switched.stderr).toContain('cannot continue this run, settings.lengths differs: the directory has "paper", this command has (absent)');
+    const renamed = await pcomp(paperArgs.map((a) => (a === NAME ? 'mistral-7b-instruct' : a)), env);
     expect(renamed.code).toBe(2);
-    expect(renamed.stderr).toContain('settings.lengthsModel differs: the directory has "llama2-7b-chat-4k", this command has "meta-llama-3-8b-instruct"');
+    expect(renamed.stderr).toContain('settings.lengthsModel differs: the directory has "llama2-7b-chat-4k", this command has "mistral-7b-instruct"');
     expect(readPredictions(paperOut, 'parallelcomp', 'trec')).toHaveLength(N);
   }, 60_000);
 
-  it('warns and keeps the trained window when the table\'s window exceeds the model\'s', async () => {
+  it('warns and keeps the trained window when the table\'s window exceeds the model\'s; such a run continues under --lengths window', async () => {
     const small = writeModel(path.join(root, 'small-model'), { maxPositionEmbeddings: 1024 });
     const shortData = writeDataDir(path.join(root, 'short'), { trec: 1 }, { contextWords: 60 });
-    const r = await pcomp(['eval', 'longbench', '--model', small, '--config', 'parallelcomp', '--tasks', 'trec', '--data-dir', shortData,
-      '--out', path.join(root, 'small-run'), '--model-name', NAME, '--max-new-tokens', '4', '--threads', '1'], env);
+    const smallOut = path.join(root, 'small-run');
+    const args = ['eval', 'longbench', '--model', small, '--config', 'parallelcomp', '--tasks', 'trec', '--data-dir', shortData,
+      '--out', smallOut, '--model-name', NAME, '--max-new-tokens', '4', '--threads', '1'];
+    const r = await pcomp(args, env);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('warn: parallelcomp: chunk budget = trained window 1024 − question − answer; ParallelComp "llama2" window 3950 exceeds the model\'s max_position_embeddings 1024, not used\n');
+    expect((readJson(path.join(smallOut, 'manifest.json')) as { settings: unknown }).settings).toEqual({ benchmark: 'longbench', maxNewTokens: 4 });
+    const again = await pcomp([...args, '--lengths', 'window'], env);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/done in .*: 0 samples/);
   }, 60_000);
 });
