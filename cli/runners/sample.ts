@@ -83,7 +83,12 @@ export function buildSample(input: SampleInput): Sample & { questionText: string
   const rawMaxLength = fromTable ? input.lengths?.rawMaxLength : undefined;
   const count = Number(config['chunk.count'] ?? 0);
   const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, rawMaxLength, maxNew, split, count }) : probe;
-  return { chunks: p.chunks, question: p.question, maxNewTokens: maxNew, stopIds: p.stopIds, questionText: p.questionText };
+  // The prompt builder encodes the question as the tokenizer does, BOS included. Unchunked configs read it as the
+  // continuation of one sequence (no BOS mid-prompt); chunked ones keep it only under global.questionBos (the
+  // reference code's tokenizer default), since the BOS's NLL after a chunk would otherwise count in the chunk score.
+  const keepBos = chunked && Boolean(config['global.questionBos']);
+  const question = !keepBos && tok.bosId !== null && p.question[0] === tok.bosId && p.question.length > 1 ? p.question.subarray(1) : p.question;
+  return { chunks: p.chunks, question, maxNewTokens: maxNew, stopIds: p.stopIds, questionText: p.questionText };
 }
 
 export function buildChunkedSample(opts: {

@@ -6,8 +6,8 @@ Two prompt layouts are trained, both copied from datasets/tasks/infinitebench.js
 - "split": ParallelComp's layout, a chunk = context template over a token slice of a long context, followed by the
   question template encoded on its own; half the examples start the question with BOS, as the tokenizer adds it
   (datasets/prompts.ts) unless the engine's global.questionBos setting strips it.
-A split chunk often does not hold the needle. The question asked after such a chunk is, nine times in ten, not
-the one about the missing needle, so the question's likelihood tells the chunks with the needle from those
+A split chunk often does not hold the needle. The question asked after such a chunk is almost never (2 %) the one
+about the missing needle, so the question's likelihood tells the chunks with the needle from those
 without: ParallelComp keeps the chunk whose question NLL is lowest.
 """
 import random
@@ -43,6 +43,10 @@ TASKS = {
         "input": "Key: \"{key}\"\nThe value associated with the specified key is: ",
     },
 }
+# How often a needle-free chunk is followed by the question about the missing needle. The rarer, the more the
+# question's NLL tells a chunk with the needle from one without: -log(share) nats on the question's tokens (2 %:
+# about 4 nats), against the few nats the first question token costs after a chunk cut mid-word.
+MISSING_NEEDLE_QUESTION = 0.02
 # Questions a needle-free passkey/number chunk may be followed by, with the answer the noise gives them.
 OTHER_QUESTIONS = [("What color is the grass?", "green"), ("What color is the sky?", "blue"),
                    ("What color is the sun?", "yellow")]
@@ -132,7 +136,7 @@ def split_example(r, tok, task, max_len, with_needle):
     t1 = len(tok.encode_normalized(text[:n1]))
     q_text, q_answer, answered = question, answer, with_needle
     if task != "kv_retrieval" and not with_needle:
-        if r.random() < 0.1:
+        if r.random() < MISSING_NEEDLE_QUESTION:
             q_text = question  # rarely: asked about a needle that is not there (answer not trained)
         else:
             q_text, q_answer = r.choice(OTHER_QUESTIONS)
