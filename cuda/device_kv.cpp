@@ -25,6 +25,7 @@ int DeviceKVCache::new_seq(int capacity) {
   s.k.grow(n);
   s.v.grow(n);
   s.len.assign(size_t(n_layers_) * n_kv_, 0);
+  note_peak();
   return id;
 }
 
@@ -49,6 +50,7 @@ void DeviceKVCache::reserve(int s, int tokens, cudaStream_t stream) {
   q.k = std::move(k);
   q.v = std::move(v);
   q.capacity = cap;
+  note_peak();
 }
 
 int DeviceKVCache::concat(const std::vector<SeqPiece>& pieces, cudaStream_t stream) {

@@ -4,6 +4,7 @@
 // [n_layers][n_kv][capacity][head_dim] for K and one for V; lengths live on the host, where the
 // forward pass plans its launches.
 #pragma once
+#include <algorithm>
 #include <vector>
 
 #include "../engine/src/model.h"
@@ -51,6 +52,7 @@ class DeviceKVCache {
                     cudaStream_t stream);
 
   size_t bytes() const;  // device bytes reserved by live sequences
+  size_t peak_bytes() const { return peak_; }  // the most bytes() has been since construction
   int n_layers() const { return n_layers_; }
   int n_kv() const { return n_kv_; }
   int head_dim() const { return hd_; }
@@ -59,6 +61,8 @@ class DeviceKVCache {
   int n_layers_, n_kv_, hd_;
   std::vector<DeviceSeq> seqs_;
   DevBuf<bf16> scratch_k_, scratch_v_;
+  size_t peak_ = 0;
+  void note_peak() { peak_ = std::max(peak_, bytes()); }
 };
 
 }  // namespace cuda

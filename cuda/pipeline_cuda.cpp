@@ -36,7 +36,7 @@ struct ChunkEvictHook : CudaLayerHook {
     const ModelConfig& c = m.cfg;
     const int KV = c.n_kv_heads, H = c.n_heads, hd = c.head_dim;
     const int C = context_len[item], L = C + question_len;
-    const int cs = 1, n = C - cs;  // candidates: the context after BOS
+    const int cs = cfg.kv_keep_prefix, n = C - cs;  // candidates: the context after BOS
     const int cap = std::min(n, cfg.kv_capacity > 0 ? cfg.kv_capacity : C / 2);
     if (n <= 0 || cap >= n) return;
     const int w = std::min(cfg.kv_window, n_q);
@@ -74,8 +74,17 @@ struct CalibHook : CudaLayerHook {
   void before_attention(int layer, int item, const float* q, int n_q, DeviceKVCache& cache, int seq,
                         cudaStream_t st) override {
     (void)item;
-    const int last = cfg.calib_last < 0 ? m.cfg.n_layers - 1 : cfg.calib_last;
-    if (layer < cfg.calib_first || layer > last) return;
+    if (cfg.calib_rules.empty()) {
+      const int last = cfg.calib_last < 0 ? m.cfg.n_layers - 1 : cfg.calib_last;
+      if (layer >= cfg.calib_first && layer <= last) calibrate(cfg.calib_rule, q, n_q, cache, seq, layer, st);
+      return;
+    }
+    // Several rules on one layer apply in list order, each on the cache the previous one left.
+    for (const CalibLayers& r : cfg.calib_rules)
+      if (layer >= r.first && layer <= r.last) calibrate(r.rule, q, n_q, cache, seq, layer, st);
+  }
+  void calibrate(const CalibRule& rule, const float* q, int n_q, DeviceKVCache& cache, int seq, int layer,
+                 cudaStream_t st) {
     const ModelConfig& c = m.cfg;
     const int KV = c.n_kv_heads, H = c.n_heads, hd = c.head_dim, group = H / KV;
     std::vector<int> lens(KV);
@@ -89,37 +98,79 @@ struct CalibHook : CudaLayerHook {
              1.0f / std::sqrt(float(hd)), 0, L, 1.f / float(w * group), scores.get(), score_ws, st);
     keep.grow(size_t(KV) * L);
     std::vector<int> kept(KV);
-    calib_select(scores.get(), KV, L, L, 0, L - n_q, cfg.calib_rule, keep.get(), L, kept.data(), nullptr, calib_ws, st);
+    calib_select(scores.get(), KV, L, L, 0, L - n_q, rule, keep.get(), L, kept.data(), nullptr, calib_ws, st);
     cache.gather_layer(seq, layer, keep.get(), L, kept, st);
   }
 };
 
 void sync() { PCOMP_CUDA_CHECK(cudaDeviceSynchronize()); }
 
-// Greedy decoding from the first token; fills result.tokens and the decode timing.
+bool is_stop(const PipelineConfig& cfg, int32_t token) {
+  return std::find(cfg.stop_ids.begin(), cfg.stop_ids.end(), token) != cfg.stop_ids.end();
+}
+
+// Greedy decoding from the first token until a stop id (not emitted) or max_new_tokens; fills
+// result.tokens and the decode timing.
 void decode(const DeviceModel& m, DeviceKVCache& cache, int seq, int first_pos, int32_t first, const PipelineConfig& cfg,
             CudaWorkspace& ws, PipelineResult& r) {
-  r.tokens.push_back(first);
   std::vector<int32_t> arg;
   CudaForwardOptions opt;
   opt.logits = LogitsMode::Last;
   opt.argmax_out = &arg;
-  int32_t pos = first_pos;
+  int32_t pos = first_pos, next = first;
   sync();
   const double t0 = now_s();
-  for (int t = 1; t < cfg.max_new_tokens; ++t) {
+  for (int t = 0; t < cfg.max_new_tokens && !is_stop(cfg, next); ++t) {
+    r.tokens.push_back(next);
+    if (t + 1 == cfg.max_new_tokens) break;
     CudaSeqInput in;
     in.seq = seq;
     in.tokens = &r.tokens.back();
     in.positions = &pos;
     in.n = 1;
     forward_cuda(m, cache, {in}, opt, ws);
-    r.tokens.push_back(arg[0]);
+    next = arg[0];
     ++pos;
     ++r.decode_steps;
   }
   sync();
   r.decode_s = now_s() - t0;
+}
+
+double nll_of(const std::vector<float>& logits, int32_t target) {
+  double mx = -INFINITY, tot = 0;
+  for (float x : logits) mx = std::max(mx, double(x));
+  for (float x : logits) tot += std::exp(double(x) - mx);
+  return -(double(logits[target]) - mx - std::log(tot));
+}
+
+// Perplexity input, as the CPU's eval_and_decode: sample.eval_tokens scored after the prompt (the
+// first from the prompt's last logits), then dropped again so decoding continues from the prompt.
+// Dropping is a length change: the rows past each head's length are never read.
+void score_eval_tokens(const DeviceModel& m, DeviceKVCache& cache, int seq, int next_pos, const PipelineSample& sample,
+                       const PipelineConfig& cfg, CudaWorkspace& ws, PipelineResult& r) {
+  const int n = int(sample.eval_tokens.size());
+  if (n == 0) return;
+  r.eval_nll.push_back(float(nll_of(r.first_logits, sample.eval_tokens[0])));
+  std::vector<int32_t> pos(n), tg(n, -1);
+  std::vector<float> lp(n, 0.f);
+  for (int i = 0; i < n; ++i) pos[i] = next_pos + i;
+  for (int i = 0; i + 1 < n; ++i) tg[i] = sample.eval_tokens[i + 1];
+  CudaSeqInput in;
+  in.seq = seq;
+  in.tokens = sample.eval_tokens.data();
+  in.positions = pos.data();
+  in.n = n;
+  in.targets = tg.data();
+  in.target_logprob = lp.data();
+  CudaForwardOptions opt;
+  opt.logits = LogitsMode::None;
+  opt.max_batch_tokens = cfg.max_batch_tokens;
+  forward_cuda(m, cache, {in}, opt, ws);
+  for (int i = 0; i + 1 < n; ++i) r.eval_nll.push_back(-lp[i]);
+  DeviceSeq& s = cache.seq(seq);
+  for (int& len : s.len) len -= n;
+  s.appended -= n;
 }
 
 int32_t argmax_of(const std::vector<float>& v) {
@@ -154,8 +205,10 @@ PipelineResult run_pipeline(const DeviceModel& m, const PipelineSample& sample, 
     forward_cuda(m, cache, {in}, opt, ws);
     sync();
     r.prefill_s = now_s() - t0;
+    score_eval_tokens(m, cache, seq, n + Q, sample, cfg, ws, r);
     decode(m, cache, seq, n + Q, argmax_of(r.first_logits), cfg, ws, r);
     r.peak_bytes = dev_bytes_peak();
+    r.peak_cache_bytes = cache.peak_bytes();
     return r;
   }
 
@@ -211,6 +264,7 @@ PipelineResult run_pipeline(const DeviceModel& m, const PipelineSample& sample, 
     }
     std::sort(held.begin(), held.end(), [](const Held& a, const Held& b) { return a.nll < b.nll || (a.nll == b.nll && a.chunk < b.chunk); });
     while (int(held.size()) > cfg.keep_chunks) {
+      r.freed_chunks.push_back(held.back().chunk);
       cache.free_seq(held.back().seq);
       held.pop_back();
     }
@@ -222,7 +276,7 @@ PipelineResult run_pipeline(const DeviceModel& m, const PipelineSample& sample, 
   int longest = 0;
   for (size_t i = 0; i < held.size(); ++i) {
     r.kept_chunks.push_back(held[i].chunk);
-    pieces.push_back(SeqPiece{held[i].seq, i == 0 ? 0 : 1, Q});
+    pieces.push_back(SeqPiece{held[i].seq, i == 0 ? 0 : cfg.concat_drop_first, Q});
     longest = std::max(longest, int(sample.chunks[held[i].chunk].size()));
   }
   const int global = cache.concat(pieces, ws.stream);
@@ -237,6 +291,14 @@ PipelineResult run_pipeline(const DeviceModel& m, const PipelineSample& sample, 
   in.tokens = sample.question.data();
   in.positions = qpos.data();
   in.n = Q;
+  std::vector<int32_t> qtg;
+  if (cfg.score_question) {  // token i + 1 given the kept cache and question tokens 0..i
+    qtg.assign(Q, -1);
+    for (int i = 0; i + 1 < Q; ++i) qtg[i] = sample.question[i + 1];
+    r.question_logprob.assign(Q, 0.f);
+    in.targets = qtg.data();
+    in.target_logprob = r.question_logprob.data();
+  }
   CudaForwardOptions opt;
   opt.logits = LogitsMode::Last;
   opt.logits_out = &r.first_logits;
@@ -245,8 +307,11 @@ PipelineResult run_pipeline(const DeviceModel& m, const PipelineSample& sample, 
   forward_cuda(m, cache, {in}, opt, ws);
   sync();
   r.prefill_s = now_s() - t0;
+  if (cfg.score_question) r.question_logprob.resize(Q - 1);
+  score_eval_tokens(m, cache, global, longest + Q, sample, cfg, ws, r);
   decode(m, cache, global, longest + Q, argmax_of(r.first_logits), cfg, ws, r);
   r.peak_bytes = dev_bytes_peak();
+  r.peak_cache_bytes = cache.peak_bytes();
   return r;
 }
 

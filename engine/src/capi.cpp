@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "../include/pcomp.h"
+#include "../../cuda/cuda_ops.h"
 #include "error.h"
+#include "json.h"
 #include "session.h"
 #include "threadpool.h"
 #include "backend/cpu/cpu_features.h"
@@ -48,6 +50,49 @@ const char* rope_name(RopeType t) {
 
 void check_seq(const pcomp_session* s, int seq) {
   if (!s->cache->live(seq)) throw EngineError("sequence " + std::to_string(seq) + " does not exist");
+}
+
+// Calls that drive the CPU forward on a session refuse a model held on the GPU (see pcomp.h).
+void check_cpu_model(const pcomp_session* s, const char* call) {
+  if (s->owner && s->owner->on_cuda())
+    throw EngineError(std::string(call) + ": the model was loaded with device cuda, where only pcomp_run runs; load it "
+                      "with device cpu for logits, log-probs and generation without a policy");
+}
+
+// The CUDA function table, or null with *why saying why not (a build without CUDA, no usable GPU).
+const cuda_ops::OpTable* cuda_table(const char** why) {
+#ifdef PCOMP_WITH_CUDA
+  return pcomp_cuda_op_table(why);
+#else
+  cuda_backend(why);
+  return nullptr;
+#endif
+}
+
+// {"device": "auto|cpu|cuda"} → "cpu" or "cuda" (auto: cuda when the build has it and a GPU is usable).
+std::string choose_device(const char* options_json) {
+  std::string device = "cpu";
+  if (options_json && *options_json) {
+    JsonValue root;
+    try {
+      root = json_parse(options_json, std::strlen(options_json));
+    } catch (const JsonError& e) {
+      throw EngineError(std::string("load options: not valid JSON (") + e.what() + ")");
+    }
+    if (!root.is_object()) throw EngineError("load options: must be a JSON object such as {\"device\":\"auto\"}");
+    for (const auto& [key, value] : root.obj) {
+      if (key != "device") throw EngineError("load options: unknown key \"" + key + "\" (valid keys: device)");
+      if (!value.is_string() || (value.str != "auto" && value.str != "cpu" && value.str != "cuda"))
+        throw EngineError("load options: key \"device\" must be auto|cpu|cuda");
+      device = value.str;
+    }
+  }
+  if (device == "cpu") return device;
+  const char* why = "";
+  const bool usable = cuda_table(&why) != nullptr;
+  if (device == "auto") return usable ? "cuda" : "cpu";
+  if (!usable) throw EngineError(std::string("device cuda is not available: ") + (why && *why ? why : "unknown reason"));
+  return device;
 }
 
 }  // namespace
@@ -96,11 +141,20 @@ const char* pcomp_last_error(void) { return g_last_error.c_str(); }
 void pcomp_set_threads(int n) { set_threads(n); }
 int pcomp_get_threads(void) { return get_threads(); }
 
-pcomp_status pcomp_model_load(const char* dir, pcomp_model** out) {
+pcomp_model::~pcomp_model() {
+  if (device_model && cuda) cuda->model_free(device_model);
+}
+
+pcomp_status pcomp_model_load(const char* dir, pcomp_model** out) { return pcomp_model_load_ex(dir, nullptr, out); }
+
+pcomp_status pcomp_model_load_ex(const char* dir, const char* options_json, pcomp_model** out) {
   *out = nullptr;
   return guarded([&] {
+    if (!dir) throw EngineError("pcomp_model_load: dir is null");
+    const std::string device = choose_device(options_json);
     auto h = std::make_unique<pcomp_model>();
-    h->model = load_model(dir);
+    // The device holds bf16 matrices whatever PCOMP_WEIGHTS says; the host copy matches them.
+    h->model = device == "cuda" ? load_model(dir, WeightStorage::BF16) : load_model(dir);
     const ModelConfig& c = h->model->cfg;
     std::ostringstream o;
     o << "{\"dir\":\"" << json_escape(dir) << "\",\"architecture\":\"" << c.architecture << "\",\"hidden_size\":" << c.dim
@@ -113,7 +167,16 @@ pcomp_status pcomp_model_load(const char* dir, pcomp_model** out) {
       << ",\"eos_token_ids\":[";
     for (size_t i = 0; i < c.eos.size(); ++i) o << (i ? "," : "") << c.eos[i];
     o << "],\"weight_dtype\":\"" << h->model->weight_dtype << "\",\"weight_bytes\":" << h->model->weight_bytes
-      << ",\"storage_dtype\":\"" << h->model->storage_dtype << "\",\"compute_dtype\":\"f32\"}";
+      << ",\"storage_dtype\":\"" << h->model->storage_dtype << "\",\"compute_dtype\":\"f32\",\"device\":\"" << device
+      << "\"";
+    if (device == "cuda") {
+      const char* why = "";
+      h->cuda = cuda_table(&why);
+      h->device_model = h->cuda->model_upload(*h->model, RopeParams::from_config(c), &rope_inv_freq);
+      o << ",\"device_name\":\"" << json_escape(h->cuda->device_name()) << "\",\"device_weight_bytes\":"
+        << h->cuda->model_bytes(h->device_model);
+    }
+    o << "}";
     h->info_json = o.str();
     *out = h.release();
   });
@@ -186,6 +249,7 @@ pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, con
                            const int32_t* const* positions, const int* n_tokens, pcomp_logits_mode mode,
                            float* logits_out) {
   return guarded([&] {
+    check_cpu_model(s, "pcomp_prefill");
     s->poll_cancel();
     std::vector<SeqInput> items(n_seqs);
     for (int i = 0; i < n_seqs; ++i) {
@@ -208,6 +272,7 @@ pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, con
 pcomp_status pcomp_prefill_logprobs(pcomp_session* s, int seq, const int32_t* tokens, const int32_t* positions, int n,
                                     const int32_t* targets, float* logprob) {
   return guarded([&] {
+    check_cpu_model(s, "pcomp_prefill_logprobs");
     s->poll_cancel();
     check_seq(s, seq);
     std::vector<SeqInput> items(1);
@@ -237,6 +302,7 @@ pcomp_status pcomp_decode_greedy(pcomp_session* s, int seq, const float* last_lo
                                  int32_t* out, int* n_out, pcomp_token_callback cb, void* user) {
   *n_out = 0;
   return guarded([&] {
+    check_cpu_model(s, "pcomp_decode_greedy");
     check_seq(s, seq);
     const int V = s->model->cfg.vocab;
     const int32_t* lg = nullptr;

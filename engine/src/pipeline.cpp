@@ -5,6 +5,8 @@
 #include <new>
 
 #include "../include/pcomp.h"
+#include "../../cuda/cuda_ops.h"
+#include "cuda_plan.h"
 #include "error.h"
 #include "policy/registry.h"
 #include "policy/run.h"
@@ -64,6 +66,23 @@ void check_sample(const pcomp_sample* s) {
   if (s->max_new_tokens < 0) throw EngineError("sample: max_new_tokens must be >= 0");
   if (s->n_stop_ids < 0 || (s->n_stop_ids > 0 && !s->stop_ids)) throw EngineError("sample: bad stop ids");
 }
+
+// A model loaded with device cuda: the whole sample on the GPU (cuda_plan.h says what is refused).
+std::unique_ptr<pcomp_result> run_on_cuda(pcomp_session* s, const pcomp_sample& smp, const PolicyConfig& cfg,
+                                          pcomp_progress_callback cb, void* user) {
+  const ModelConfig& mc = s->model->cfg;
+  const CudaPlan plan = plan_cuda_run(cfg, smp, mc);
+  s->poll_cancel();
+  if (s->cancel.load()) throw Cancelled();
+  if (cb) cb(user, "prefill", 0, smp.n_chunks);
+  const cuda::PipelineResult r = s->owner->cuda->pipeline_run(s->owner->device_model, plan.sample, plan.cfg);
+  if (cb) cb(user, "prefill", smp.n_chunks, smp.n_chunks);
+  auto out = std::make_unique<pcomp_result>();
+  out->tokens = r.tokens;
+  out->nll = cuda_result_nll(r);
+  out->trace = cuda_trace_json(cfg, plan, r, mc);
+  return out;
+}
 }  // namespace
 }  // namespace pcomp
 
@@ -80,6 +99,11 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
     const PolicyConfig cfg = parse_policy_config(config_json);
     if (cfg.calib && cfg.calib_stage == "chunk" && cfg.kv_evict)
       throw EngineError("config: calib.stage=chunk together with kvEvict.enabled is not supported (the reference pipeline does not model it)");
+    if (s->owner && s->owner->on_cuda()) {
+      s->cancel.store(0);
+      *out = run_on_cuda(s, *sample, cfg, cb, user).release();
+      return;
+    }
     const ModelConfig& mc = s->model->cfg;
     // The reference code caches after repeat_kv: either expanded-heads knob gives the run a cache of
     // one set per query head, as referencePipeline has, even when that stage is off.

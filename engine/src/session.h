@@ -11,9 +11,19 @@
 #include "kv_cache.h"
 #include "model.h"
 
+namespace pcomp::cuda_ops {
+struct OpTable;
+struct DeviceModelHandle;
+}  // namespace pcomp::cuda_ops
+
 struct pcomp_model {
-  std::unique_ptr<pcomp::Model> model;
+  std::unique_ptr<pcomp::Model> model;  // on the host: the CPU's weights, or the source of the upload
   std::string info_json;
+  // Device "cuda": the weights uploaded once; pcomp_run runs the CUDA pipeline on them.
+  const pcomp::cuda_ops::OpTable* cuda = nullptr;
+  pcomp::cuda_ops::DeviceModelHandle* device_model = nullptr;
+  bool on_cuda() const { return device_model != nullptr; }
+  ~pcomp_model();  // frees the device copy (capi.cpp)
 };
 
 struct pcomp_session {
