@@ -11,8 +11,9 @@
 # 8 minutes on one H100; the build gets what the tests and the benchmark do not need, 230 s):
 #   1. configure + build with PCOMP_CUDA=ON into build/gpu (pcomp_native_tests and the bench binary);
 #   2. build/gpu/pcomp_native_tests cuda_  (every CUDA op against its CPU twin, then the CUDA forward
-#      and pipeline against the CPU forward; stories260K is used when ../shared, or $PCOMP_SHARED_DIR,
-#      holds it);
+#      and pipeline against the CPU forward, then pcomp_run through the C API on a model loaded with
+#      device cuda against the same run on the CPU: test/native/test_cuda_capi.cpp, models/tiny and
+#      stories260K; stories260K is used when ../shared, or $PCOMP_SHARED_DIR, holds it);
 #   3. bench/gpu/bench_gpu.cpp on a seeded random Llama-3-8B-shaped bf16 model: prefill time, peak
 #      engine-held GPU memory and decode tokens/s for parallelcomp and full, shortest runs first,
 #      each result kept as soon as it ends;
