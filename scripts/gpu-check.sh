@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     --modes) MODES="$2"; shift 2 ;;
     --no-gpu-ok) NO_GPU_OK=1; shift ;;
     --budget) BUDGET="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
