@@ -33,7 +33,7 @@ interface NativeAddon {
   buildInfo(): string;
   setThreads(n: number): void;
   getThreads(): number;
-  loadModel(dir: string): Promise<NativeModel>;
+  loadModel(dir: string, optionsJson?: string): Promise<NativeModel>;
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -101,7 +101,20 @@ export interface ModelInfo {
   /** How the matrices are held: "f32" or "bf16" (PCOMP_WEIGHTS=f32|bf16|auto; auto follows the file). */
   storage_dtype: string;
   compute_dtype: string;
+  /** Where run() executes: the device chosen at load (auto resolves to one of these). */
+  device: 'cpu' | 'cuda';
+  /** On cuda: the GPU's name and the bytes of the weights uploaded to it. */
+  device_name?: string;
+  device_weight_bytes?: number;
 }
+
+/**
+ * cpu: everything on the CPU. cuda: the weights go to the GPU once and run() executes the CUDA
+ * pipeline (ParallelComp and full); a config knob it does not implement is a UserError naming the
+ * knob, and logits/logprobs/nll/generate are refused (CPU only). auto: cuda when the build has CUDA
+ * and a usable GPU is present, else cpu. Without a usable GPU, cuda fails to load with the reason.
+ */
+export type Device = 'auto' | 'cpu' | 'cuda';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -173,12 +186,15 @@ export class EngineModel {
     this.info = JSON.parse(m.info()) as ModelInfo;
   }
 
-  /** Loads a local HF model folder (resolve Hub ids first with datasets/hub.ts resolveModel). */
-  static async load(dir: string, opts: { threads?: number } = {}): Promise<EngineModel> {
+  /**
+   * Loads a local HF model folder (resolve Hub ids first with datasets/hub.ts resolveModel) for a
+   * device (default cpu); `info.device` says which one auto chose.
+   */
+  static async load(dir: string, opts: { threads?: number; device?: Device } = {}): Promise<EngineModel> {
     const a = native();
     if (opts.threads !== undefined) a.setThreads(opts.threads);
     try {
-      return new EngineModel(await a.loadModel(dir));
+      return new EngineModel(await a.loadModel(dir, JSON.stringify({ device: opts.device ?? 'cpu' })));
     } catch (e) {
       return mapError(e, 'load');
     }

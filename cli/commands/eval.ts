@@ -35,6 +35,7 @@ Examples:
   pcomp eval longbench --model ./llama2-folder --model-name llama2-7b-chat-4k --config full,parallelcomp
       (paper lengths: 3600-token chunks in a 3950-token window; FullKV middle-truncated to 3500)
   pcomp eval longbench --model M --config parallelcomp --lengths window     size from the trained window
+  pcomp eval longbench --model M --config full,parallelcomp-calib-kv --device cuda     on the GPU
 
 Lengths (--lengths paper, the default) follow the reference code's per-model tables, matched against
 --model-name (default: the model's name): ParallelComp's chunk budget and window (a substring of the
@@ -45,6 +46,11 @@ window instead, as --lengths window does for every model: chunk budget = window 
 truncation to window − answer. --set chunk.budget=N or --set full.maxTokens=N always wins. The run
 prints which source each config uses; when the tables were used, the manifest records the choice and a
 resumed run must make the same one.
+
+--device cuda uploads the model to the GPU once and runs each sample there (ParallelComp with its KV
+eviction and calibration, and full); a config knob the GPU pipeline does not implement stops the run
+with the knob's name (use --device cpu for it). auto, the default, picks cuda when a usable GPU is
+present. The manifest records the device.
 
 The run directory (default runs/<benchmark>/<model>[-shard-i-of-n]) holds manifest.json, plans/,
 predictions/<config>/<task>.jsonl, scores.csv, scores.arrow and scores.md. Running the same command
@@ -70,7 +76,7 @@ export function register(program: Command): void {
     .option('--model-name <name>', 'the name the length tables are matched against (default: the model folder or Hub name)')
     .addOption(new Option('--lengths <source>', 'prompt lengths: the reference tables per model name, or the trained window').choices(['paper', 'window']).default('paper'))
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
-    .addOption(new Option('--device <device>', 'compute device').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)

@@ -18,6 +18,7 @@ export interface PplOptions {
   shard?: string;
   set: string[];
   threads: number;
+  device?: 'auto' | 'cpu' | 'cuda';  // absent (programmatic callers): cpu
   quiet: boolean;
   json: boolean;
   offline: boolean;
@@ -30,6 +31,7 @@ Examples:
   pcomp ppl --model M --len 8k,32k --config full,parallelcomp --data ./book.txt --eval-tokens 512
   pcomp ppl --model M --len 2k..32k --config full,parallelcomp --data narrativeqa --protocol paper
   pcomp ppl --model M --len 128k --config parallelcomp --shard 0/4     one of 4 processes (pcomp merge)
+  pcomp ppl --model M --len 8k..64k --config full,parallelcomp --device cuda     on the GPU
 
 Protocol (default): for each document and length L, the first L - E tokens are the context, processed
 by the config as eval processes a context (chunked, evicted, calibrated); its last Q tokens are the
@@ -61,6 +63,7 @@ export function register(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n of the documents (0-based); merge with `pcomp merge`')
     .option('--set <key=value>', 'override a knob of every config (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)

@@ -25,6 +25,7 @@ import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
 import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
+import { requireCuda } from './device.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -56,14 +57,12 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
-    if (opts.device === 'cuda' && !engine.cuda_available)
-      throw new UserError(`--device cuda: no usable GPU (${engine.cuda_reason})`, { hint: 'use --device cpu or auto' });
+    if (opts.device === 'cuda') requireCuda(engine);
     const tok = await loadTokenizer(modelDir);
-    const model = await EngineModel.load(modelDir, { threads: opts.threads });
+    const model = await EngineModel.load(modelDir, { threads: opts.threads, device: opts.device });
     try {
-      // The engine says where it runs; a build without device selection runs on the CPU backend.
-      const device = (model.info as { device?: string }).device ?? 'cpu';
-      if (opts.device === 'cuda' && device !== 'cuda') log(`--device cuda: this engine build runs samples on ${device}`, 'warn');
+      // Where the samples run: --device, with auto resolved by the engine.
+      const device = model.info.device;
       const window = model.info.max_position_embeddings;
       const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
         [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));

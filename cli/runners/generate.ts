@@ -1,18 +1,27 @@
 // Orchestration for `pcomp generate`: resolve the model, tokenize, call the engine, print.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { GenerateOptions } from '../commands/generate.js';
-import { EngineModel } from '../../engine/index.js';
+import { EngineModel, buildInfo } from '../../engine/index.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { resolveModel } from '../../datasets/hub.js';
 import { UserError } from '../../util/errors.js';
 import { withInterrupt } from './interrupt.js';
+import { requireCuda } from './device.js';
 
 export async function runGenerate(opts: GenerateOptions): Promise<void> {
   if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
-  if (opts.device === 'cuda') await requireCuda();
+  if (opts.device === 'cuda') {
+    requireCuda(buildInfo());
+    // The device runs whole samples through a policy (pcomp_run); a bare prompt is CPU-only.
+    if (!opts.config)
+      throw new UserError('--device cuda runs a sample through a policy config: give --config (e.g. --config full or parallelcomp) with --context-file and --question', {
+        hint: 'or use --device cpu (auto picks the CPU for a plain prompt)',
+      });
+  }
   const dir = await resolveModel(opts.model);
   const tok = await loadTokenizer(dir);
-  const model = await EngineModel.load(dir, { threads: opts.threads });
+  const device = opts.config ? opts.device : 'cpu';
+  const model = await EngineModel.load(dir, { threads: opts.threads, device });
   try {
     if (opts.config) {
       await runWithConfig(opts, model, tok);
@@ -37,13 +46,6 @@ export async function runGenerate(opts: GenerateOptions): Promise<void> {
   } finally {
     model.free();
   }
-}
-
-async function requireCuda(): Promise<void> {
-  const { buildInfo } = await import('../../engine/index.js');
-  const info = buildInfo();
-  if (!info.cuda_available)
-    throw new UserError(`--device cuda: no usable GPU (${info.cuda_reason})`, { hint: 'use --device cpu or auto' });
 }
 
 async function runWithConfig(opts: GenerateOptions, model: EngineModel, tok: Awaited<ReturnType<typeof loadTokenizer>>): Promise<void> {

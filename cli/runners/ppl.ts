@@ -24,6 +24,7 @@ import { withInterrupt } from './interrupt.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample, type Protocol } from './ppl-sample.js';
+import { requireCuda } from './device.js';
 
 interface NamedConfig {
   name: string;
@@ -77,7 +78,8 @@ export async function runPpl(opts: PplOptions): Promise<void> {
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
-    const model = await EngineModel.load(modelDir, { threads: opts.threads });
+    if (opts.device === 'cuda') requireCuda(engine);
+    const model = await EngineModel.load(modelDir, { threads: opts.threads, device: opts.device });
     try {
       const window = model.info.max_position_embeddings;
       if (protocol === 'default')
@@ -92,8 +94,7 @@ export async function runPpl(opts: PplOptions): Promise<void> {
       }, {
         engine: { ...engine },
         git: gitState(PCOMP_ROOT),
-        // the engine says where it runs; a build without device selection runs on the CPU backend
-        device: (model.info as { device?: string }).device ?? 'cpu',
+        device: model.info.device,  // --device, with auto resolved by the engine
         threads: buildInfo().threads,
         ...hostInfo(),
         modelDir: path.resolve(modelDir),

@@ -89,12 +89,13 @@ class Worker : public Napi::AsyncWorker {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir)
-      : Napi::AsyncWorker(env), dir_(std::move(dir)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  LoadWorker(Napi::Env env, std::string dir, std::string options)
+      : Napi::AsyncWorker(env), dir_(std::move(dir)), options_(std::move(options)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
     pcomp_model* m = nullptr;
-    if (pcomp_model_load(dir_.c_str(), &m) != PCOMP_OK) SetError(pcomp_last_error());
+    if (pcomp_model_load_ex(dir_.c_str(), options_.c_str(), &m) != PCOMP_OK) SetError(pcomp_last_error());
     else model_ = ModelPtr(m, pcomp_model_free);
   }
   void OnOK() override;
@@ -105,7 +106,7 @@ class LoadWorker : public Napi::AsyncWorker {
   }
 
  private:
-  std::string dir_;
+  std::string dir_, options_;  // options: pcomp_model_load_ex's JSON ("" = defaults)
   ModelPtr model_;
   Napi::Promise::Deferred deferred_;
 };
@@ -421,8 +422,10 @@ void LoadWorker::OnOK() {
 }
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "loadModel(dir: string)");
-  auto w = new LoadWorker(info.Env(), info[0].As<Napi::String>().Utf8Value());
+  if (!info[0].IsString() || !(info[1].IsUndefined() || info[1].IsString()))
+    throw Napi::TypeError::New(info.Env(), "loadModel(dir: string, optionsJson?: string)");
+  auto w = new LoadWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(),
+                          info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
   auto p = w->promise();
   w->Queue();
   return p;
