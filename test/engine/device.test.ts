@@ -1,0 +1,67 @@
+// Device selection through EngineModel.load: cpu by default, auto resolved by the engine (the CPU
+// here unless the build has CUDA and a usable GPU), cuda refused with the engine's reason when no GPU
+// is usable, and the calls that exist on the CPU only refused on a cuda model.
+import { afterAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { EngineModel, buildInfo } from '../../engine/index.js';
+import { UserError } from '../../util/errors.js';
+import { writeTinyModel } from '../oracle/model-writer.js';
+import { seededTokens, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+const dir = writeTinyModel(path.join(tmp.dir, 'm'), { seed: 11 }).dir;
+const gpu = buildInfo().cuda_available;
+
+describe('EngineModel.load device', () => {
+  it('is cpu by default and when asked', async () => {
+    for (const opts of [{}, { device: 'cpu' as const }]) {
+      const m = await EngineModel.load(dir, opts);
+      try {
+        expect(m.info.device).toBe('cpu');
+        expect(m.info.device_name).toBeUndefined();
+      } finally {
+        m.free();
+      }
+    }
+  });
+
+  it(`auto resolves to ${gpu ? 'cuda (a usable GPU is present)' : 'cpu (no usable GPU here)'} and runs there`, async () => {
+    const m = await EngineModel.load(dir, { device: 'auto' });
+    try {
+      expect(m.info.device).toBe(gpu ? 'cuda' : 'cpu');
+      const r = await m.run(
+        { chunks: [seededTokens(40, m.info.vocab_size, 1), seededTokens(30, m.info.vocab_size, 2)], question: seededTokens(6, m.info.vocab_size, 3), maxNewTokens: 3, stopIds: [] },
+        { 'chunk.enabled': true, 'chunkEvict.enabled': true, 'chunkEvict.k': 1 },
+      );
+      expect(r.tokens.length).toBe(3);
+      expect(r.trace.keptChunks).toHaveLength(1);
+      expect(r.trace.device ?? 'cpu').toBe(m.info.device);
+    } finally {
+      m.free();
+    }
+  });
+
+  it.skipIf(gpu)('cuda without a usable GPU is a UserError carrying the reason (skipped where a GPU is usable)', async () => {
+    const reason = buildInfo().cuda_reason;
+    expect(reason).not.toBe('');
+    const err = await EngineModel.load(dir, { device: 'cuda' }).then(
+      (m) => { m.free(); return null; },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toContain('device cuda is not available');
+    expect((err as UserError).message).toContain(reason);
+  });
+
+  it.runIf(gpu)('on cuda, logits are refused and run() refuses a knob the GPU lacks (runs only where a GPU is usable)', async () => {
+    const m = await EngineModel.load(dir, { device: 'cuda' });
+    try {
+      await expect(m.logits([{ tokens: seededTokens(5, m.info.vocab_size, 4) }])).rejects.toThrow(/only pcomp_run runs/);
+      await expect(m.run({ chunks: [seededTokens(20, m.info.vocab_size, 5)], question: seededTokens(4, m.info.vocab_size, 6), maxNewTokens: 2 },
+        { 'chunk.enabled': true, 'rope.scaling': 'ntk' })).rejects.toThrow(/rope\.scaling=ntk.*use --device cpu/);
+    } finally {
+      m.free();
+    }
+  });
+});
