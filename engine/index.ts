@@ -25,6 +25,7 @@ interface NativeModel {
     cancel?: Int32Array,
     onProgress?: (stage: string, done: number, total: number) => void,
   ): Promise<{ tokens: Int32Array; nll: Float32Array; trace: string }>;
+  checkConfig(configJson: string): string | null;
   free(): void;
 }
 
@@ -235,6 +236,16 @@ export class EngineModel {
     return call('generate', opts.signal, (flag) =>
       this.live().generate(prompt, { maxNew: opts.maxNewTokens, stopIds: stop, positions: opts.positions }, flag, opts.onToken),
     );
+  }
+
+  /**
+   * Throws the UserError run() would give for this config on this model's device (a bad key, a
+   * calibration rule past the layers, a knob the cuda pipeline lacks), without running anything, so
+   * that a run can be refused before it starts.
+   */
+  checkConfig(config: object): void {
+    const problem = this.live().checkConfig(JSON.stringify(config));
+    if (problem !== null) throw new UserError(problem);
   }
 
   /** One sample through a policy pipeline (config: a resolved preset, see engine/policy-config.ts). */

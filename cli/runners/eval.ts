@@ -25,7 +25,7 @@ import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
 import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
-import { requireCuda } from './device.js';
+import { checkConfigs, requireCuda } from './device.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -63,6 +63,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     try {
       // Where the samples run: --device, with auto resolved by the engine.
       const device = model.info.device;
+      checkConfigs(model, configs);
       const window = model.info.max_position_embeddings;
       const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
         [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));

@@ -24,7 +24,7 @@ import { withInterrupt } from './interrupt.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample, type Protocol } from './ppl-sample.js';
-import { requireCuda } from './device.js';
+import { checkConfigs, requireCuda } from './device.js';
 
 interface NamedConfig {
   name: string;
@@ -81,6 +81,7 @@ export async function runPpl(opts: PplOptions): Promise<void> {
     if (opts.device === 'cuda') requireCuda(engine);
     const model = await EngineModel.load(modelDir, { threads: opts.threads, device: opts.device });
     try {
+      checkConfigs(model, configs);
       const window = model.info.max_position_embeddings;
       if (protocol === 'default')
         for (const { config } of configs.filter((c) => c.config['chunk.enabled']))

@@ -145,6 +145,13 @@ typedef void (*pcomp_progress_callback)(void* user, const char* stage, int done,
 
 pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char* config_json,
                        pcomp_progress_callback cb, void* user, pcomp_result** out);
+/*
+ * Checks a resolved policy config against a model without running anything: PCOMP_ERR_INPUT names
+ * the key at fault, a calibration rule past the model's layers, or, on a cuda model, the knob the
+ * CUDA pipeline does not implement. Refusals that depend on a sample (a 1-token question, chunks of
+ * which only some start with BOS) still come from pcomp_run.
+ */
+pcomp_status pcomp_config_check(const pcomp_model* m, const char* config_json);
 const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n);
 const float* pcomp_result_nll(const pcomp_result* r, int* n);
 const char* pcomp_result_trace(const pcomp_result* r);

@@ -319,6 +319,7 @@ class Model : public Napi::ObjectWrap<Model> {
                                    {InstanceMethod("info", &Model::Info), InstanceMethod("logits", &Model::Logits),
                                     InstanceMethod("logprobs", &Model::Logprobs),
                                     InstanceMethod("generate", &Model::Generate), InstanceMethod("run", &Model::RunSample),
+                                    InstanceMethod("checkConfig", &Model::CheckConfig),
                                     InstanceMethod("free", &Model::Free)});
     ctor = Napi::Persistent(f);
     ctor.SuppressDestruct();
@@ -335,6 +336,13 @@ class Model : public Napi::ObjectWrap<Model> {
   }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), pcomp_model_info(need(info.Env()).get()));
+  }
+  // checkConfig(configJson): null when the model can run it, else the engine's message (cheap: no forward).
+  Napi::Value CheckConfig(const Napi::CallbackInfo& info) {
+    if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "checkConfig(configJson: string)");
+    const std::string json = info[0].As<Napi::String>().Utf8Value();
+    if (pcomp_config_check(need(info.Env()).get(), json.c_str()) == PCOMP_OK) return info.Env().Null();
+    return Napi::String::New(info.Env(), pcomp_last_error());
   }
   // logits(seqs: {tokens, positions?}[], mode: 'last'|'all', cancel?)
   Napi::Value Logits(const Napi::CallbackInfo& info) {

@@ -140,6 +140,35 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
   });
 }
 
+pcomp_status pcomp_config_check(const pcomp_model* m, const char* config_json) {
+  return guarded([&] {
+    if (!m) throw EngineError("pcomp_config_check: model is null");
+    const PolicyConfig cfg = parse_policy_config(config_json);
+    if (cfg.calib && cfg.calib_stage == "chunk" && cfg.kv_evict)
+      throw EngineError("config: calib.stage=chunk together with kvEvict.enabled is not supported (the reference pipeline does not model it)");
+    const ModelConfig& mc = m->model->cfg;
+    for (const CalibRule& r : cfg.calib_rules)
+      if (cfg.calib && r.from > mc.n_layers)
+        throw EngineError("config: calib.rules: rule " + r.region + ":" + std::to_string(r.from) + "-" + std::to_string(r.to) +
+                          " starts past the model's " + std::to_string(mc.n_layers) + " layers");
+    if (!m->on_cuda()) return;
+    // The knob-level refusals: a sample that no knob can object to (chunks that all start with BOS
+    // where the model has one, a 2-token question).
+    const int32_t first = mc.bos >= 0 ? mc.bos : 0, other = mc.vocab > 1 ? 1 : 0;
+    const int32_t chunk[4] = {first, other, other, other}, question[2] = {other, other};
+    const int32_t* chunks[2] = {chunk, chunk};
+    const int lens[2] = {4, 4};
+    pcomp_sample s{};
+    s.chunks = chunks;
+    s.chunk_lens = lens;
+    s.n_chunks = 2;
+    s.question = question;
+    s.question_len = 2;
+    s.max_new_tokens = 1;
+    plan_cuda_run(cfg, s, mc);
+  });
+}
+
 const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n) {
   *n = r ? int(r->tokens.size()) : 0;
   return r ? r->tokens.data() : nullptr;

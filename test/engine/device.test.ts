@@ -42,6 +42,19 @@ describe('EngineModel.load device', () => {
     }
   });
 
+  it('checkConfig refuses what run() would, without running (cpu: bad keys and layers)', async () => {
+    const m = await EngineModel.load(dir, { device: 'cpu' });
+    try {
+      expect(() => m.checkConfig({ 'rope.scaling': 'ntk' })).not.toThrow();
+      expect(() => m.checkConfig({ 'chunk.enbled': true })).toThrow(UserError);
+      expect(() => m.checkConfig({ 'chunk.enbled': true })).toThrow(/unknown key "chunk.enbled"/);
+      expect(() => m.checkConfig({ 'chunk.enabled': true, 'calib.enabled': true, 'calib.rules': [{ region: 'all', from: 99, to: 99 }] }))
+        .toThrow(/starts past the model's \d+ layers/);
+    } finally {
+      m.free();
+    }
+  });
+
   it.skipIf(gpu)('cuda without a usable GPU is a UserError carrying the reason (skipped where a GPU is usable)', async () => {
     const reason = buildInfo().cuda_reason;
     expect(reason).not.toBe('');
@@ -58,6 +71,8 @@ describe('EngineModel.load device', () => {
     const m = await EngineModel.load(dir, { device: 'cuda' });
     try {
       await expect(m.logits([{ tokens: seededTokens(5, m.info.vocab_size, 4) }])).rejects.toThrow(/only pcomp_run runs/);
+      expect(() => m.checkConfig({ 'chunk.enabled': true, 'rope.scaling': 'ntk' })).toThrow(/rope\.scaling=ntk.*use --device cpu/);
+      expect(() => m.checkConfig({ 'chunk.enabled': true, 'chunkEvict.enabled': true, 'kvEvict.enabled': true })).not.toThrow();
       await expect(m.run({ chunks: [seededTokens(20, m.info.vocab_size, 5)], question: seededTokens(4, m.info.vocab_size, 6), maxNewTokens: 2 },
         { 'chunk.enabled': true, 'rope.scaling': 'ntk' })).rejects.toThrow(/rope\.scaling=ntk.*use --device cpu/);
     } finally {

@@ -1,6 +1,6 @@
 // `pcomp eval --device`: auto runs where the engine says (the CPU here unless a usable GPU is
-// present) and the manifest records it; --device cuda without a usable GPU stops before anything is
-// written, naming the engine's reason, with a non-zero exit.
+// present) and the manifest records it; --device cuda without a usable GPU, or with a config the GPU
+// pipeline lacks, stops before anything is written, naming the reason, with a non-zero exit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -40,6 +40,15 @@ describe('pcomp eval --device', () => {
     expect(r.stderr).toContain('--device cuda: no usable GPU');
     expect(r.stderr).toContain(buildInfo().cuda_reason);
     expect(r.stderr).not.toMatch(/\n\s+at /);  // a UserError, not a stack
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it.runIf(gpu)('cuda refuses a config the GPU pipeline lacks before writing anything (runs only where a GPU is usable)', async () => {
+    const out = path.join(root, 'ntk');
+    const r = await pcomp(args(out, 'cuda').map((a) => (a === 'parallelcomp' ? 'full,ntk' : a)), env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--config ntk on device cuda');
+    expect(r.stderr).toContain('rope.scaling=ntk');
     expect(existsSync(out)).toBe(false);
   });
 });

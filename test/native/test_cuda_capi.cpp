@@ -119,6 +119,20 @@ TEST(cuda_capi_cuda_without_a_gpu_fails_with_the_reason) {
   CHECK(!cuda_reason().empty() && has(l.error, cuda_reason()));
 }
 
+TEST(cuda_capi_config_check_without_running) {
+  Loaded cpu(tiny_dir(), "{\"device\":\"cpu\"}");
+  CHECK(cpu.st == PCOMP_OK);
+  if (!cpu.m) return;
+  // The CPU runs every preset shape, the RoPE baselines included.
+  CHECK(pcomp_config_check(cpu.m, R"({"rope.scaling":"ntk"})") == PCOMP_OK);
+  CHECK(pcomp_config_check(cpu.m, R"({"chunk.enabled":true,"kvEvict.enabled":true,"kvEvict.gqa":"expanded-heads"})") == PCOMP_OK);
+  CHECK(pcomp_config_check(cpu.m, R"({"chunk.enbled":true})") == PCOMP_ERR_INPUT);
+  CHECK(has(pcomp_last_error(), "unknown key \"chunk.enbled\""));
+  CHECK(pcomp_config_check(cpu.m, R"({"chunk.enabled":true,"calib.enabled":true,"calib.rules":[{"region":"all","from":9,"to":9}]})") ==
+        PCOMP_ERR_INPUT);
+  CHECK(has(pcomp_last_error(), "starts past the model's 4 layers"));
+}
+
 // ---- on the GPU ---------------------------------------------------------------------------------
 
 namespace {
@@ -322,6 +336,14 @@ TEST(cuda_capi_refuses_on_a_gpu_instead_of_falling_back) {
   Sample smp = make_sample({60, 60}, 6, 0, 640, 1, 3, 4);
   const RunOut r = run(gpu.m, smp, R"({"chunk.enabled":true,"rope.scaling":"ntk"})");
   CHECK(r.st == PCOMP_ERR_INPUT && has(r.error, "rope.scaling=ntk") && has(r.error, "use --device cpu"));
+  // The same refusal before anything runs, and the presets the device has pass.
+  CHECK(pcomp_config_check(gpu.m, R"({"chunk.enabled":true,"rope.scaling":"ntk"})") == PCOMP_ERR_INPUT);
+  CHECK(has(pcomp_last_error(), "rope.scaling=ntk"));
+  CHECK(pcomp_config_check(gpu.m, R"({"chunk.enabled":true,"kvEvict.enabled":true,"kvEvict.gqa":"expanded-heads"})") ==
+        PCOMP_ERR_INPUT);
+  CHECK(pcomp_config_check(gpu.m, R"({"chunk.enabled":true,"chunkEvict.enabled":true,"kvEvict.enabled":true,"calib.enabled":true,
+    "calib.rules":[{"region":"middle","from":1,"to":2}]})") == PCOMP_OK);
+  CHECK(pcomp_config_check(gpu.m, "{}") == PCOMP_OK);
   // Calls that exist on the CPU only say so on a cuda model.
   pcomp_session* s = nullptr;
   CHECK(pcomp_session_new(gpu.m, &s) == PCOMP_OK);
