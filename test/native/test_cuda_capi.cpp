@@ -230,9 +230,12 @@ struct Config { const char* name; const char* json; int keep; bool evicts; };
 
 void compare_on(const std::string& dir, const std::string& label) {
   // The CPU run holds the same bf16 matrices as the device.
+  const char* before = std::getenv("PCOMP_WEIGHTS");
+  const std::string saved = before ? before : "";
   setenv("PCOMP_WEIGHTS", "bf16", 1);
   Loaded cpu(dir, "{\"device\":\"cpu\"}");
-  unsetenv("PCOMP_WEIGHTS");
+  if (before) setenv("PCOMP_WEIGHTS", saved.c_str(), 1);
+  else unsetenv("PCOMP_WEIGHTS");
   Loaded gpu(dir, "{\"device\":\"cuda\"}");
   CHECK(cpu.st == PCOMP_OK && gpu.st == PCOMP_OK);
   if (cpu.st != PCOMP_OK || gpu.st != PCOMP_OK) {
