@@ -76,7 +76,7 @@ export function register(program: Command): void {
     .option('--model-name <name>', 'the name the length tables are matched against (default: the model folder or Hub name)')
     .addOption(new Option('--lengths <source>', 'prompt lengths: the reference tables per model name, or the trained window').choices(['paper', 'window']).default('paper'))
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
-    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present and it can run every config, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)

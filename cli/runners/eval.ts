@@ -25,7 +25,7 @@ import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
 import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
-import { checkConfigs, requireCuda } from './device.js';
+import { loadForConfigs, requireCuda } from './device.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -59,11 +59,10 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
     const tok = await loadTokenizer(modelDir);
-    const model = await EngineModel.load(modelDir, { threads: opts.threads, device: opts.device });
+    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs, (m) => log(m, 'warn'));
     try {
-      // Where the samples run: --device, with auto resolved by the engine.
+      // Where the samples run: --device, with auto resolved by the engine (and by the configs, see loadForConfigs).
       const device = model.info.device;
-      checkConfigs(model, configs);
       const window = model.info.max_position_embeddings;
       const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
         [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));

@@ -1,12 +1,13 @@
 // Orchestration for `pcomp generate`: resolve the model, tokenize, call the engine, print.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { GenerateOptions } from '../commands/generate.js';
-import { EngineModel, buildInfo } from '../../engine/index.js';
+import { EngineModel, buildInfo, type Device } from '../../engine/index.js';
+import { resolveConfig } from '../../engine/policy-config.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { resolveModel } from '../../datasets/hub.js';
 import { UserError } from '../../util/errors.js';
 import { withInterrupt } from './interrupt.js';
-import { requireCuda } from './device.js';
+import { loadForConfigs, requireCuda } from './device.js';
 
 export async function runGenerate(opts: GenerateOptions): Promise<void> {
   if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
@@ -20,8 +21,10 @@ export async function runGenerate(opts: GenerateOptions): Promise<void> {
   }
   const dir = await resolveModel(opts.model);
   const tok = await loadTokenizer(dir);
-  const device = opts.config ? opts.device : 'cpu';
-  const model = await EngineModel.load(dir, { threads: opts.threads, device });
+  const load = (device: Device) => EngineModel.load(dir, { threads: opts.threads, device });
+  const model = opts.config
+    ? await loadForConfigs(load, opts.device, [{ name: opts.config, config: resolveConfig(opts.config, opts.set) }], (m) => process.stderr.write(`warning: ${m}\n`))
+    : await load('cpu');
   try {
     if (opts.config) {
       await runWithConfig(opts, model, tok);
@@ -51,7 +54,6 @@ export async function runGenerate(opts: GenerateOptions): Promise<void> {
 async function runWithConfig(opts: GenerateOptions, model: EngineModel, tok: Awaited<ReturnType<typeof loadTokenizer>>): Promise<void> {
   if (!opts.contextFile || opts.question === undefined)
     throw new UserError('--config needs --context-file FILE and --question TEXT');
-  const { resolveConfig } = await import('../../engine/policy-config.js');
   const { buildChunkedSample } = await import('./sample.js');
   const config = resolveConfig(opts.config!, opts.set);
   const context = await readFile(opts.contextFile, 'utf8');

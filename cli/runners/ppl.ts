@@ -24,7 +24,7 @@ import { withInterrupt } from './interrupt.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample, type Protocol } from './ppl-sample.js';
-import { checkConfigs, requireCuda } from './device.js';
+import { loadForConfigs, requireCuda } from './device.js';
 
 interface NamedConfig {
   name: string;
@@ -79,9 +79,8 @@ export async function runPpl(opts: PplOptions): Promise<void> {
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
-    const model = await EngineModel.load(modelDir, { threads: opts.threads, device: opts.device });
+    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device ?? 'cpu', configs, (m) => log(m, 'warn'));
     try {
-      checkConfigs(model, configs);
       const window = model.info.max_position_embeddings;
       if (protocol === 'default')
         for (const { config } of configs.filter((c) => c.config['chunk.enabled']))
