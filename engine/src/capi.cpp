@@ -8,6 +8,7 @@
 #include "../../cuda/cuda_ops.h"
 #include "error.h"
 #include "json.h"
+#include "json_write.h"
 #include "session.h"
 #include "threadpool.h"
 #include "backend/cpu/cpu_features.h"
@@ -27,16 +28,6 @@ void set_last_error(const std::string& msg) { g_last_error = msg; }
 
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') { o += '\\'; o += c; }
-    else if (c == '\n') o += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); o += b; }
-    else o += c;
-  }
-  return o;
-}
 
 const char* rope_name(RopeType t) {
   switch (t) {

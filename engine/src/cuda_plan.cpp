@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "json_write.h"
 
 namespace pcomp {
 namespace {
@@ -173,26 +174,6 @@ void plan_full(const PolicyConfig& cfg, const pcomp_sample& s, const ModelConfig
   p.cfg.parallelcomp = false;
 }
 
-void num(std::ostringstream& o, double v) {
-  if (!std::isfinite(v)) { o << "null"; return; }
-  char b[40];
-  std::snprintf(b, sizeof b, "%.17g", v);
-  o << b;
-}
-template <class T>
-void ints(std::ostringstream& o, const std::vector<T>& v) {
-  o << '[';
-  for (size_t i = 0; i < v.size(); ++i) o << (i ? "," : "") << v[i];
-  o << ']';
-}
-std::string esc(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    r += c;
-  }
-  return r;
-}
 
 }  // namespace
 
@@ -225,23 +206,23 @@ std::string cuda_trace_json(const PolicyConfig& cfg, const CudaPlan& plan, const
     next_pos = plan.prompt_length;
   }
   std::ostringstream o;
-  o << "{\"device\":\"cuda\",\"policy\":\"" << (chunked ? "chunked" : "full") << "\",\"preset\":\"" << esc(cfg.preset)
+  o << "{\"device\":\"cuda\",\"policy\":\"" << (chunked ? "chunked" : "full") << "\",\"preset\":\"" << json_escape(cfg.preset)
     << "\",\"cacheSets\":" << mc.n_kv_heads << ",\"chunkLengths\":";
-  ints(o, plan.chunk_lengths);
+  json_ints(o, plan.chunk_lengths);
   o << ",\"chunkStarts\":";
-  ints(o, plan.chunk_starts);
+  json_ints(o, plan.chunk_starts);
   o << ",\"chunkScores\":[";
-  for (size_t i = 0; i < r.chunk_nll.size(); ++i) { o << (i ? "," : ""); num(o, r.chunk_nll[i]); }
+  for (size_t i = 0; i < r.chunk_nll.size(); ++i) { o << (i ? "," : ""); json_num(o, r.chunk_nll[i]); }
   o << "],\"keptChunks\":";
-  ints(o, chunked ? r.kept_chunks : std::vector<int>{0});
+  json_ints(o, chunked ? r.kept_chunks : std::vector<int>{0});
   o << ",\"freedChunks\":";
-  ints(o, r.freed_chunks);
+  json_ints(o, r.freed_chunks);
   o << ",\"questionStart\":" << question_start << ",\"questionPositions\":[";
   for (int i = 0; i < plan.question_len; ++i) o << (i ? "," : "") << question_start + i;
   o << ']';
   if (chunked && !r.question_logprob.empty()) {
     o << ",\"questionNll\":[null";  // token 0 has no prediction while re-encoding
-    for (float lp : r.question_logprob) { o << ','; num(o, -double(lp)); }
+    for (float lp : r.question_logprob) { o << ','; json_num(o, -double(lp)); }
     o << ']';
   }
   o << ",\"evalPositions\":[";
@@ -257,15 +238,15 @@ std::string cuda_trace_json(const PolicyConfig& cfg, const CudaPlan& plan, const
                     [&](int32_t a, int32_t b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
   for (size_t i = 0; i < top; ++i) {
     o << (i ? "," : "") << '[' << ids[i] << ',';
-    num(o, lg[ids[i]]);
+    json_num(o, lg[ids[i]]);
     o << ']';
   }
   o << ']';
   if (!chunked) o << ",\"promptLength\":" << plan.prompt_length << ",\"truncatedFrom\":" << plan.truncated_from;
   o << ",\"peakCacheBytes\":" << r.peak_cache_bytes << ",\"peakDeviceBytes\":" << r.peak_bytes << ",\"prefillSeconds\":";
-  num(o, r.prefill_s);
+  json_num(o, r.prefill_s);
   o << ",\"decodeSeconds\":";
-  num(o, r.decode_s);
+  json_num(o, r.decode_s);
   o << ",\"decodeSteps\":" << r.decode_steps << "}";
   return o.str();
 }
