@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "../../engine/include/pcomp.h"
+#include "sample_util.h"
 #include "harness.h"
 #include "json.h"
 
@@ -137,44 +138,6 @@ TEST(cuda_capi_config_check_without_running) {
 
 namespace {
 
-struct Sample {
-  std::vector<std::vector<int32_t>> chunks;
-  std::vector<const int32_t*> ptrs;
-  std::vector<int> lens;
-  std::vector<int32_t> question, eval, stops;
-  pcomp_sample s{};
-  void finish(int max_new) {
-    for (auto& c : chunks) { ptrs.push_back(c.data()); lens.push_back(int(c.size())); }
-    s.chunks = ptrs.data();
-    s.chunk_lens = lens.data();
-    s.n_chunks = int(chunks.size());
-    s.question = question.data();
-    s.question_len = int(question.size());
-    s.eval_tokens = eval.empty() ? nullptr : eval.data();
-    s.eval_len = int(eval.size());
-    s.max_new_tokens = max_new;
-    s.stop_ids = stops.empty() ? nullptr : stops.data();
-    s.n_stop_ids = int(stops.size());
-  }
-};
-
-// Seeded ids in [3, vocab): chunks of the given lengths starting with BOS, a question, eval tokens.
-Sample make_sample(const std::vector<int>& lengths, int question_len, int eval_len, int vocab, int bos, uint32_t seed,
-                   int max_new) {
-  uint32_t x = seed;
-  auto next = [&] { x = x * 1664525u + 1013904223u; return int32_t(3 + (x >> 8) % uint32_t(vocab - 3)); };
-  Sample s;
-  for (int n : lengths) {
-    std::vector<int32_t> c(n);
-    for (int i = 0; i < n; ++i) c[i] = i == 0 && bos >= 0 ? bos : next();
-    s.chunks.push_back(c);
-  }
-  for (int i = 0; i < question_len; ++i) s.question.push_back(next());
-  for (int i = 0; i < eval_len; ++i) s.eval.push_back(next());
-  s.finish(max_new);
-  return s;
-}
-
 struct RunOut {
   pcomp_status st = PCOMP_ERR_INTERNAL;
   std::string error, trace_json;
@@ -183,7 +146,7 @@ struct RunOut {
   JsonValue trace;
 };
 
-RunOut run(pcomp_model* m, const Sample& smp, const char* config) {
+RunOut run(pcomp_model* m, const t::SeededSample& smp, const char* config) {
   RunOut o;
   pcomp_session* s = nullptr;
   if (pcomp_session_new(m, &s) != PCOMP_OK) { o.error = pcomp_last_error(); return o; }
@@ -260,7 +223,7 @@ void compare_on(const std::string& dir, const std::string& label) {
   for (const Config& c : configs) {
     const std::string what = label + " " + c.name;
     for (int eval_len : {0, 24}) {  // generation, then perplexity (eval tokens scored, no generation)
-      Sample smp = make_sample({120, 90, 150, 70, 110}, 12, eval_len, vocab, bos, 17, eval_len ? 0 : 8);
+      t::SeededSample smp({120, 90, 150, 70, 110}, 12, eval_len, vocab, bos, 17, eval_len ? 0 : 8);
       const RunOut a = run(cpu.m, smp, c.json), b = run(gpu.m, smp, c.json);
       CHECK(a.st == PCOMP_OK && b.st == PCOMP_OK);
       if (a.st != PCOMP_OK || b.st != PCOMP_OK) {
@@ -336,7 +299,7 @@ TEST(cuda_capi_refuses_on_a_gpu_instead_of_falling_back) {
   const JsonValue info = parse(pcomp_model_info(gpu.m));
   CHECK(info.get("device_name") && !info.get("device_name")->str.empty());
   CHECK(info.get("device_weight_bytes") && info.get("device_weight_bytes")->num > 0);
-  Sample smp = make_sample({60, 60}, 6, 0, 640, 1, 3, 4);
+  t::SeededSample smp({60, 60}, 6, 0, 640, 1, 3, 4);
   const RunOut r = run(gpu.m, smp, R"({"chunk.enabled":true,"rope.scaling":"ntk"})");
   CHECK(r.st == PCOMP_ERR_INPUT && has(r.error, "rope.scaling=ntk") && has(r.error, "use --device cpu"));
   // The same refusal before anything runs, and the presets the device has pass.

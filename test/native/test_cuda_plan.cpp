@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "json.h"
 #include "policy/config.h"
+#include "sample_util.h"
 
 using namespace pcomp;
 
@@ -27,39 +28,12 @@ ModelConfig tiny_config() {
   return c;
 }
 
-// Chunks of the given lengths, each starting with BOS (1) when `bos`, then seeded ids >= 3.
-struct SampleData {
-  std::vector<std::vector<int32_t>> chunks;
-  std::vector<const int32_t*> ptrs;
-  std::vector<int> lens;
-  std::vector<int32_t> question, eval, stops;
-  pcomp_sample s{};
-  SampleData(const std::vector<int>& lengths, int question_len, bool bos, uint32_t seed = 7) {
-    uint32_t x = seed;
-    auto next = [&] { x = x * 1664525u + 1013904223u; return int32_t(3 + (x >> 8) % 600); };
-    for (int n : lengths) {
-      std::vector<int32_t> c(n);
-      for (int i = 0; i < n; ++i) c[i] = i == 0 && bos ? 1 : next();
-      chunks.push_back(c);
-    }
-    for (int i = 0; i < question_len; ++i) question.push_back(next());
+// Chunks of the given lengths, each starting with BOS (1) when `bos`, then seeded ids in [3, 603); stop id 2.
+struct SampleData : t::SeededSample {
+  SampleData(const std::vector<int>& lengths, int question_len, bool bos, uint32_t seed = 7)
+      : t::SeededSample(lengths, question_len, 0, 603, bos ? 1 : -1, seed, 5) {
     stops = {2};
     finish();
-  }
-  void finish() {
-    ptrs.clear();
-    lens.clear();
-    for (auto& c : chunks) { ptrs.push_back(c.data()); lens.push_back(int(c.size())); }
-    s.chunks = ptrs.data();
-    s.chunk_lens = lens.data();
-    s.n_chunks = int(chunks.size());
-    s.question = question.data();
-    s.question_len = int(question.size());
-    s.eval_tokens = eval.empty() ? nullptr : eval.data();
-    s.eval_len = int(eval.size());
-    s.max_new_tokens = 5;
-    s.stop_ids = stops.data();
-    s.n_stop_ids = int(stops.size());
   }
 };
 
