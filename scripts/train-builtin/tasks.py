@@ -46,7 +46,7 @@ TASKS = {
 # How often a needle-free chunk is followed by the question about the missing needle. The rarer, the more the
 # question's NLL tells a chunk with the needle from one without: -log(share) nats on the question's tokens (2 %:
 # about 4 nats), against the few nats the first question token costs after a chunk cut mid-word.
-MISSING_NEEDLE_QUESTION = 0.02
+MISSING_NEEDLE_QUESTION = 0.0
 # Questions a needle-free passkey/number chunk may be followed by, with the answer the noise gives them.
 OTHER_QUESTIONS = [("What color is the grass?", "green"), ("What color is the sky?", "blue"),
                    ("What color is the sun?", "yellow")]

@@ -115,8 +115,8 @@ describe('models/tiny on passkey (engine)', () => {
   });
 
   it('at 16x the window, full attention fails while the chunk holding the pass key, kept alone, answers', async () => {
-    // The chunk eviction itself does not yet pick that chunk with this model (docs/builtin-model.md, "Known gap"):
-    // this checks the model's side of the property — chunked inputs inside the window work, long positions do not.
+    // The model's side of the property, apart from ParallelComp's chunk eviction (test/reproduce/builtin-claims
+    // checks the whole pipeline): chunked inputs inside the window work, long positions do not.
     const plain = await accuracy(8192, extrapolate, 5);
     expect(plain.hits, `full-attention predictions: ${JSON.stringify(plain.preds)}`).toBeLessThanOrEqual(1);
     const { records } = synthesize({ task: 'passkey', length: 8192, n: 5, seed: 11, countTokens: promptTokens });

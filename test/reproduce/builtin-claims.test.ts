@@ -16,7 +16,7 @@ const hasBuiltin = existsSync(path.join(repoRoot, 'models/tiny/model.safetensors
  * evenly spread depths 0..100 %: FullKV's middle truncation keeps the two at the ends, so 20 % is its floor).
  */
 const SAMPLES = 10;
-const PARALLELCOMP_AT_LEAST = 60;
+const PARALLELCOMP_AT_LEAST = 80;
 const BASELINES_AT_MOST = 20;
 /** Full attention's perplexity at 8K is at least this multiple of its 512-token value; ParallelComp's stays within the other. */
 const FULL_EXPLODES = 10;
