@@ -219,7 +219,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function scalingSection(o: Options, ms: ModelSpec[]): string {
   const n = o.threads;
   const trials = o.long ? 5 : 3;
-  const out: string[] = [`### Thread scaling (1 vs ${n} threads; medians of ${trials} alternated trials; speed-up = t(1) ÷ t(${n}))`, ''];
+  const out: string[] = [`### Thread scaling (1 vs ${n} threads; speed-up = t(1) ÷ t(${n}); matrix products: one bench_matmul run per thread count, one after the other, medians of ${trials} trials each; prefill: runs alternated 1, ${n}, 1, ${n}, ..., medians of ${trials})`, ''];
   if (n < 2) return [...out, `skipped: --threads ${n} (give 2 or more)`, ''].join('\n');
   const rows: string[][] = [];
   const mm = [1, n].map((threads) => runMatmul({ threads, rows: [512], minSeconds: 0.3, trials }, log));
