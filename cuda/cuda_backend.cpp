@@ -203,25 +203,20 @@ void be_attention(const AttentionArgs& a) {
   attention_items(&a, 1, AttnKernel::Auto);
 }
 
-void be_silu_mul(float* gate, const float* up, size_t n) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  float* dg = upload(s.f[0], gate, n);
-  const float* du = upload(s.f[1], up, n);
-  silu_mul_f32(dg, du, n, 0);
-  finish();
-  to_host(gate, dg, sizeof(float) * n);
-}
-
-void be_add(float* x, const float* y, size_t n) {
+// x[i] = op(x[i], y[i]) on the device, for the element-wise ops that update their first operand in place.
+void inplace_binary(float* x, const float* y, size_t n, void (*op)(float*, const float*, size_t, cudaStream_t)) {
   std::lock_guard<std::mutex> lock(g_mu);
   Scratch& s = scratch();
   float* dx = upload(s.f[0], x, n);
   const float* dy = upload(s.f[1], y, n);
-  add_f32(dx, dy, n, 0);
+  op(dx, dy, n, 0);
   finish();
   to_host(x, dx, sizeof(float) * n);
 }
+
+void be_silu_mul(float* gate, const float* up, size_t n) { inplace_binary(gate, up, n, silu_mul_f32); }
+
+void be_add(float* x, const float* y, size_t n) { inplace_binary(x, y, n, add_f32); }
 
 void be_log_softmax_pick(const float* logits, const int32_t* target, float* out_logprob, int32_t* out_argmax, int T,
                          int V) {
