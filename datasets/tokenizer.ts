@@ -129,11 +129,14 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
     const addSpecial = opts.addSpecialTokens ?? true;
     if (!flagDriven || !addSpecial) return Int32Array.from(hf.encode(text, { add_special_tokens: addSpecial }).ids);
     const body = hf.encode(text, { add_special_tokens: false }).ids;
-    const out: number[] = [];
-    if (addBos && bosId !== null) out.push(bosId);
-    out.push(...body);
-    if (addEos && eosId !== null) out.push(eosId);
-    return Int32Array.from(out);
+    // Sized once and filled by index: spreading a 128K-token body as call arguments overflows the stack.
+    const lead = addBos && bosId !== null ? 1 : 0;
+    const tail = addEos && eosId !== null ? 1 : 0;
+    const out = new Int32Array(lead + body.length + tail);
+    if (lead) out[0] = bosId as number;
+    for (let i = 0; i < body.length; i++) out[lead + i] = body[i];
+    if (tail) out[out.length - 1] = eosId as number;
+    return out;
   };
 
   const decode = (ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string => {
