@@ -44,20 +44,17 @@ pcomp_status pcomp_model_load(const char* dir, pcomp_model** out);
 /*
  * Like pcomp_model_load, with options_json (NULL or "" = defaults): {"device": "cpu" | "cuda" | "auto"}.
  *   cpu (default)  every call runs on the CPU.
- *   cuda           the weights are uploaded to the GPU once (bf16 matrices); pcomp_run runs the CUDA
- *                  pipeline (ParallelComp and full). A config knob that pipeline does not implement
- *                  makes pcomp_run fail with PCOMP_ERR_INPUT naming the knob; it never falls back to
- *                  the CPU. pcomp_prefill, pcomp_prefill_logprobs and pcomp_decode_greedy on a
- *                  session of such a model fail with PCOMP_ERR_INPUT (they exist on the CPU only).
- *                  Without a usable GPU the load fails with PCOMP_ERR_INPUT and the reason
- *                  (pcomp_build_info's cuda_reason).
+ *   cuda           the weights are uploaded to the GPU once (bf16 matrices) and every call (the
+ *                  forward, pcomp_run with any preset and knob) runs the one engine on the CUDA
+ *                  backend (engine/src/backend/backend.h). Without a usable GPU the load fails with
+ *                  PCOMP_ERR_INPUT and the reason (pcomp_build_info's cuda_reason).
  *   auto           cuda when the build has CUDA and a usable GPU is present, else cpu.
  * pcomp_model_info's "device" says which was chosen.
  */
 pcomp_status pcomp_model_load_ex(const char* dir, const char* options_json, pcomp_model** out);
 void pcomp_model_free(pcomp_model* m);
-/* JSON object describing the model (config values, weight dtype, bytes, "device": "cpu" | "cuda";
- * on cuda also "device_name" and "device_weight_bytes"). Owned by the model. */
+/* JSON object describing the model (config values, weight dtype, bytes, "device": "cpu" | "cuda",
+ * "backend": the backend's name). Owned by the model. */
 const char* pcomp_model_info(const pcomp_model* m);
 
 /* A session: one sample's KV cache of several sequences, plus scratch buffers. */
@@ -119,10 +116,8 @@ pcomp_status pcomp_decode_greedy(pcomp_session* s, int seq, const float* last_lo
                                  pcomp_token_callback cb, void* user);
 
 /*
- * Runs one sample through a policy pipeline (ParallelComp and baselines). On a cuda model the trace
- * has "device": "cuda", the CPU trace's fields except kvKept, globalCache, finalCache and the
- * cacheBytes* pair, and peakDeviceBytes, prefillSeconds, decodeSeconds; progress reports only
- * the prefill's start and end, and the cancel flag is read before the sample starts.
+ * Runs one sample through a policy pipeline (ParallelComp and baselines), on the model's device
+ * (the same pipeline and trace on every backend).
  * chunks: n_chunks token arrays (context template applied per chunk); question: the question
  * template's tokens; config_json: the resolved policy config (see engine/presets). The result holds
  * generated tokens, per-token NLL where requested, and a JSON trace.
@@ -147,9 +142,8 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
                        pcomp_progress_callback cb, void* user, pcomp_result** out);
 /*
  * Checks a resolved policy config against a model without running anything: PCOMP_ERR_INPUT names
- * the key at fault, a calibration rule past the model's layers, or, on a cuda model, the knob the
- * CUDA pipeline does not implement. Refusals that depend on a sample (a 1-token question, chunks of
- * which only some start with BOS) still come from pcomp_run.
+ * the key at fault or a calibration rule past the model's layers; every device runs every config.
+ * Refusals that depend on a sample (a 1-token question) still come from pcomp_run.
  */
 pcomp_status pcomp_config_check(const pcomp_model* m, const char* config_json);
 const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n);

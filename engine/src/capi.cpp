@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "../include/pcomp.h"
-#include "../../cuda/cuda_ops.h"
 #include "error.h"
 #include "json.h"
 #include "json_write.h"
@@ -43,23 +42,6 @@ void check_seq(const pcomp_session* s, int seq) {
   if (!s->cache->live(seq)) throw EngineError("sequence " + std::to_string(seq) + " does not exist");
 }
 
-// Calls that drive the CPU forward on a session refuse a model held on the GPU (see pcomp.h).
-void check_cpu_model(const pcomp_session* s, const char* call) {
-  if (s->owner && s->owner->on_cuda())
-    throw EngineError(std::string(call) + ": the model was loaded with device cuda, where only pcomp_run runs; load it "
-                      "with device cpu for logits, log-probs and generation without a policy");
-}
-
-// The CUDA function table, or null with *why saying why not (a build without CUDA, no usable GPU).
-const cuda_ops::OpTable* cuda_table(const char** why) {
-#ifdef PCOMP_WITH_CUDA
-  return pcomp_cuda_op_table(why);
-#else
-  cuda_backend(why);
-  return nullptr;
-#endif
-}
-
 // {"device": "auto|cpu|cuda"} → "cpu" or "cuda" (auto: cuda when the build has it and a GPU is usable).
 std::string choose_device(const char* options_json) {
   std::string device = "cpu";
@@ -80,7 +62,7 @@ std::string choose_device(const char* options_json) {
   }
   if (device == "cpu") return device;
   const char* why = "";
-  const bool usable = cuda_table(&why) != nullptr;
+  const bool usable = cuda_backend(&why) != nullptr;
   if (device == "auto") return usable ? "cuda" : "cpu";
   if (!usable) throw EngineError(std::string("device cuda is not available: ") + (why && *why ? why : "unknown reason"));
   return device;
@@ -132,10 +114,6 @@ const char* pcomp_last_error(void) { return g_last_error.c_str(); }
 void pcomp_set_threads(int n) { set_threads(n); }
 int pcomp_get_threads(void) { return get_threads(); }
 
-pcomp_model::~pcomp_model() {
-  if (device_model && cuda) cuda->model_free(device_model);
-}
-
 pcomp_status pcomp_model_load(const char* dir, pcomp_model** out) { return pcomp_model_load_ex(dir, nullptr, out); }
 
 pcomp_status pcomp_model_load_ex(const char* dir, const char* options_json, pcomp_model** out) {
@@ -160,14 +138,9 @@ pcomp_status pcomp_model_load_ex(const char* dir, const char* options_json, pcom
     o << "],\"weight_dtype\":\"" << h->model->weight_dtype << "\",\"weight_bytes\":" << h->model->weight_bytes
       << ",\"storage_dtype\":\"" << h->model->storage_dtype << "\",\"compute_dtype\":\"f32\",\"device\":\"" << device
       << "\"";
-    if (device == "cuda") {
-      const char* why = "";
-      h->cuda = cuda_table(&why);
-      h->device_model = h->cuda->model_upload(*h->model, RopeParams::from_config(c), &rope_inv_freq);
-      o << ",\"device_name\":\"" << json_escape(h->cuda->device_name()) << "\",\"device_weight_bytes\":"
-        << h->cuda->model_bytes(h->device_model);
-    }
-    o << "}";
+    h->backend = device == "cuda" ? cuda_backend(nullptr) : &cpu_backend();
+    h->weights = std::make_unique<ModelWeights>(*h->model, *h->backend);
+    o << ",\"backend\":\"" << h->backend->name() << "\"}";
     h->info_json = o.str();
     *out = h.release();
   });
@@ -184,10 +157,9 @@ pcomp_status pcomp_session_new(pcomp_model* m, pcomp_session** out) {
     auto s = std::make_unique<pcomp_session>();
     s->owner = m;
     s->model = m->model.get();
-    const char* why = nullptr;
-    s->backend = &cpu_backend();
-    (void)why;
-    s->cache = std::make_unique<KVCache>(m->model->cfg);
+    s->weights = m->weights.get();
+    s->backend = m->backend;
+    s->cache = std::make_unique<KVCache>(m->model->cfg, *m->backend);
     *out = s.release();
   });
 }
@@ -240,7 +212,6 @@ pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, con
                            const int32_t* const* positions, const int* n_tokens, pcomp_logits_mode mode,
                            float* logits_out) {
   return guarded([&] {
-    check_cpu_model(s, "pcomp_prefill");
     s->poll_cancel();
     std::vector<SeqInput> items(n_seqs);
     for (int i = 0; i < n_seqs; ++i) {
@@ -255,7 +226,7 @@ pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, con
     opt.logits = mode == PCOMP_LOGITS_ALL ? LogitsMode::All : mode == PCOMP_LOGITS_LAST ? LogitsMode::Last : LogitsMode::None;
     opt.logits_out = &logits;
     opt.cancel = &s->cancel;
-    forward(*s->model, *s->backend, *s->cache, items, opt, s->ws);
+    forward(*s->weights, *s->cache, items, opt, s->ws);
     if (logits_out && opt.logits != LogitsMode::None) std::memcpy(logits_out, logits.data(), logits.size() * sizeof(float));
   });
 }
@@ -263,7 +234,6 @@ pcomp_status pcomp_prefill(pcomp_session* s, int n_seqs, const int* seq_ids, con
 pcomp_status pcomp_prefill_logprobs(pcomp_session* s, int seq, const int32_t* tokens, const int32_t* positions, int n,
                                     const int32_t* targets, float* logprob) {
   return guarded([&] {
-    check_cpu_model(s, "pcomp_prefill_logprobs");
     s->poll_cancel();
     check_seq(s, seq);
     std::vector<SeqInput> items(1);
@@ -276,7 +246,7 @@ pcomp_status pcomp_prefill_logprobs(pcomp_session* s, int seq, const int32_t* to
     ForwardOptions opt;
     opt.logits = LogitsMode::None;
     opt.cancel = &s->cancel;
-    forward(*s->model, *s->backend, *s->cache, items, opt, s->ws);
+    forward(*s->weights, *s->cache, items, opt, s->ws);
   });
 }
 
@@ -293,7 +263,6 @@ pcomp_status pcomp_decode_greedy(pcomp_session* s, int seq, const float* last_lo
                                  int32_t* out, int* n_out, pcomp_token_callback cb, void* user) {
   *n_out = 0;
   return guarded([&] {
-    check_cpu_model(s, "pcomp_decode_greedy");
     check_seq(s, seq);
     const int V = s->model->cfg.vocab;
     const int32_t* lg = nullptr;
@@ -321,7 +290,7 @@ pcomp_status pcomp_decode_greedy(pcomp_session* s, int seq, const float* last_lo
       items[0].tokens = &out[*n_out - 1];
       items[0].positions = &pos;
       items[0].n = 1;
-      forward(*s->model, *s->backend, *s->cache, items, opt, s->ws);
+      forward(*s->weights, *s->cache, items, opt, s->ws);
       ++pos;
     }
   });

@@ -46,27 +46,62 @@ void rope_inv_freq(const RopeParams& r, int d, int max_pos_in_call, float* out) 
   }
 }
 
+ModelWeights::ModelWeights(const Model& m, const Backend& b) : model(m), be(b) {
+  const ModelConfig& c = m.cfg;
+  const size_t D = size_t(c.dim), F = size_t(c.hidden), Q = size_t(c.n_heads) * c.head_dim,
+               KVd = size_t(c.n_kv_heads) * c.head_dim;
+  auto vec = [&](const float* p, size_t n) { return p ? be.wrap(p, n * sizeof(float)) : nullptr; };
+  layers.resize(m.layers.size());
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& w = m.layers[l];
+    DeviceLayer& d = layers[l];
+    d.attn_norm = vec(w.attn_norm, D);
+    d.ffn_norm = vec(w.ffn_norm, D);
+    d.wq = be.weight(w.wq, Q * D);
+    d.wk = be.weight(w.wk, KVd * D);
+    d.wv = be.weight(w.wv, KVd * D);
+    d.wo = be.weight(w.wo, D * Q);
+    d.w_gate = be.weight(w.w_gate, F * D);
+    d.w_up = be.weight(w.w_up, F * D);
+    d.w_down = be.weight(w.w_down, D * F);
+    d.bq = vec(w.bq, Q);
+    d.bk = vec(w.bk, KVd);
+    d.bv = vec(w.bv, KVd);
+  }
+  // The embedding table stays f32 on every device (token lookups agree bit for bit).
+  embed.buf = be.wrap(m.embed, size_t(c.vocab) * D * sizeof(float));
+  embed.type = WeightType::F32;
+  lm_head = be.weight(m.lm_head, size_t(c.vocab) * D);
+  norm = vec(m.norm, D);
+}
+
+ModelWeights::~ModelWeights() {
+  for (DeviceLayer& d : layers) {
+    for (Buffer* b : {d.attn_norm, d.ffn_norm, d.bq, d.bk, d.bv}) be.free(b);
+    for (DeviceWeight* w : {&d.wq, &d.wk, &d.wv, &d.wo, &d.w_gate, &d.w_up, &d.w_down}) be.free(w->buf);
+  }
+  be.free(embed.buf);
+  be.free(lm_head.buf);
+  be.free(norm);
+}
+
 namespace {
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
-}
-void expand_kv(const float* x, int n, int kv, int sets, int hd, std::vector<float>& out) {
-  out.resize(size_t(n) * sets * hd);
-  const int group = sets / kv;
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < sets; ++h)
-      std::copy(x + (size_t(t) * kv + h / group) * hd, x + (size_t(t) * kv + h / group + 1) * hd, &out[(size_t(t) * sets + h) * hd]);
 }
 void check_cancel(const ForwardOptions& o) {
   if (o.cancel && o.cancel->load(std::memory_order_relaxed)) throw Cancelled();
 }
 }  // namespace
 
-void forward(const Model& m, const Backend& be, KVCache& cache, const std::vector<SeqInput>& items,
-             const ForwardOptions& opt, Workspace& ws) {
+void forward(const ModelWeights& mw, KVCache& cache, const std::vector<SeqInput>& items, const ForwardOptions& opt,
+             Workspace& ws) {
+  const Model& m = mw.model;
+  const Backend& be = mw.be;
   const ModelConfig& c = m.cfg;
   const int D = c.dim, hd = c.head_dim, H = c.n_heads, KV = c.n_kv_heads, F = c.hidden, V = c.vocab;
+  const int half = hd / 2;
   int T = 0;
   for (const auto& it : items) {
     if (!cache.live(it.seq)) throw EngineError("forward: sequence " + std::to_string(it.seq) + " does not exist");
@@ -78,16 +113,21 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
     T += it.n;
   }
   if (T == 0) return;
-  grow(ws.x, size_t(T) * D);
-  grow(ws.xn, size_t(T) * D);
-  grow(ws.q, size_t(T) * H * hd);
-  grow(ws.k, size_t(T) * KV * hd);
-  grow(ws.v, size_t(T) * KV * hd);
-  grow(ws.att, size_t(T) * H * hd);
-  grow(ws.gate, size_t(T) * F);
-  grow(ws.up, size_t(T) * F);
-  grow(ws.pos, size_t(T));
-  grow(ws.inv_freq, size_t(items.size()) * (hd / 2));
+  const size_t f4 = sizeof(float);
+  ws.x.grow(be, size_t(T) * D * f4);
+  ws.xn.grow(be, size_t(T) * D * f4);
+  ws.q.grow(be, size_t(T) * H * hd * f4);
+  ws.k.grow(be, size_t(T) * KV * hd * f4);
+  ws.v.grow(be, size_t(T) * KV * hd * f4);
+  ws.att.grow(be, size_t(std::max<size_t>(T, items.size())) * std::max(H * hd, D) * f4);
+  ws.gate.grow(be, size_t(T) * F * f4);
+  ws.up.grow(be, size_t(T) * F * f4);
+  ws.pos.grow(be, size_t(T) * sizeof(int32_t));
+  ws.tokens.grow(be, size_t(T) * sizeof(int32_t));
+  ws.inv_freq.grow(be, items.size() * half * f4);
+  grow(ws.pos_h, size_t(T));
+  grow(ws.tokens_h, size_t(T));
+  grow(ws.inv_freq_h, items.size() * half);
 
   const RopeParams rope = opt.rope ? *opt.rope : RopeParams::from_config(c);
   {
@@ -97,86 +137,101 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
       int maxp = 0;
       for (int i = 0; i < it.n; ++i) {
         const int p = it.positions ? it.positions[i] : i;
-        ws.pos[off + i] = p;
+        ws.pos_h[off + i] = p;
+        ws.tokens_h[off + i] = it.tokens[i];
         maxp = std::max(maxp, p);
-        std::copy(m.embed + size_t(it.tokens[i]) * D, m.embed + size_t(it.tokens[i] + 1) * D, &ws.x[size_t(off + i) * D]);
       }
-      rope_inv_freq(rope, hd, maxp, &ws.inv_freq[s * (hd / 2)]);
+      rope_inv_freq(rope, hd, maxp, &ws.inv_freq_h[s * half]);
       off += it.n;
     }
+    be.upload(ws.pos.get(), 0, ws.pos_h.data(), size_t(T) * sizeof(int32_t));
+    be.upload(ws.tokens.get(), 0, ws.tokens_h.data(), size_t(T) * sizeof(int32_t));
+    be.upload(ws.inv_freq.get(), 0, ws.inv_freq_h.data(), items.size() * half * f4);
   }
+  be.embedding(ws.x.view(), mw.embed, ws.tokens.view(), T, D);
   for (const auto& it : items) cache.reserve(it.seq, cache.length(it.seq, 0, 0) + it.n);
 
   const int CKV = cache.n_kv();  // cache sets per layer: KV, or H when expanded
   if (CKV != KV && CKV != H) throw EngineError("forward: the cache has neither the KV nor the query head count");
-  // Reused across calls (Workspace): a decode step allocates nothing.
-  std::vector<float>& ek = ws.ek;
-  std::vector<float>& ev = ws.ev;
-  grow(ws.kp, size_t(CKV));
-  grow(ws.vp, size_t(CKV));
-  grow(ws.lens, size_t(CKV));
-  std::vector<const float*>& kp = ws.kp;
-  std::vector<const float*>& vp = ws.vp;
-  std::vector<int>& lens = ws.lens;
+  const size_t n_items = items.size();
+  grow(ws.kp, n_items * CKV);
+  grow(ws.vp, n_items * CKV);
+  grow(ws.lens, n_items * CKV);
+  grow(ws.items, n_items);
+  ws.batch.reserve(n_items);
+  bool decode = true;
+  for (const auto& it : items) decode = decode && it.n == 1;
+  AttentionArgs args;
+  args.n_heads = H;
+  args.n_kv_heads = CKV;
+  args.head_dim = hd;
+  args.scale = 1.0f / std::sqrt(float(hd));
+  args.sliding_window = c.sliding_window;
   for (int l = 0; l < c.n_layers; ++l) {
     check_cancel(opt);
-    const LayerWeights& w = m.layers[l];
-    be.rmsnorm(ws.xn.data(), ws.x.data(), w.attn_norm, T, D, c.eps);
-    be.matmul(ws.q.data(), ws.xn.data(), w.wq, w.bq, T, H * hd, D);
-    be.matmul(ws.k.data(), ws.xn.data(), w.wk, w.bk, T, KV * hd, D);
-    be.matmul(ws.v.data(), ws.xn.data(), w.wv, w.bv, T, KV * hd, D);
+    const DeviceLayer& w = mw.layers[l];
+    be.rmsnorm(ws.xn.view(), ws.x.view(), w.attn_norm, T, D, c.eps);
+    be.matmul(ws.q.view(), ws.xn.view(), w.wq, w.bq, T, H * hd, D);
+    be.matmul(ws.k.view(), ws.xn.view(), w.wk, w.bk, T, KV * hd, D);
+    be.matmul(ws.v.view(), ws.xn.view(), w.wv, w.bv, T, KV * hd, D);
     int off = 0;
-    for (size_t s = 0; s < items.size(); ++s) {
+    for (size_t s = 0; s < n_items; ++s) {
       const SeqInput& it = items[s];
-      const float* invf = &ws.inv_freq[s * (hd / 2)];
-      be.rope(&ws.q[size_t(off) * H * hd], &ws.pos[off], invf, it.n, H, hd);
-      be.rope(&ws.k[size_t(off) * KV * hd], &ws.pos[off], invf, it.n, KV, hd);
-      if (CKV == KV) {
-        cache.append(it.seq, l, &ws.k[size_t(off) * KV * hd], &ws.v[size_t(off) * KV * hd], &ws.pos[off], it.n);
-      } else {
-        // Query-head-expanded cache: every query head gets its own copy of its group's K/V row.
-        expand_kv(&ws.k[size_t(off) * KV * hd], it.n, KV, CKV, hd, ek);
-        expand_kv(&ws.v[size_t(off) * KV * hd], it.n, KV, CKV, hd, ev);
-        cache.append(it.seq, l, ek.data(), ev.data(), &ws.pos[off], it.n);
-      }
-      if (opt.hook) opt.hook->before_attention(l, int(s), &ws.q[size_t(off) * H * hd], it.n, cache, it.seq);
-      for (int h = 0; h < CKV; ++h) {
-        KVHead& kh = cache.head(it.seq, l, h);
-        kp[h] = kh.k.data();
-        vp[h] = kh.v.data();
-        lens[h] = kh.len;
-      }
-      AttentionArgs a;
-      a.n_q = it.n;
-      a.n_heads = H;
-      a.n_kv_heads = CKV;
-      a.head_dim = hd;
-      a.q = &ws.q[size_t(off) * H * hd];
-      a.out = &ws.att[size_t(off) * H * hd];
-      a.k = kp.data();
-      a.v = vp.data();
-      a.kv_len = lens.data();
-      a.scale = 1.0f / std::sqrt(float(hd));
-      a.sliding_window = c.sliding_window;
-      if (!opt.hook || !opt.hook->attention(l, int(s), a, cache, it.seq)) be.attention(a);
+      const View invf = ws.inv_freq.view(s * half), pos = ws.pos.view(off);
+      const View q = ws.q.view(size_t(off) * H * hd);
+      be.rope(q, pos, invf, it.n, H, hd);
+      be.rope(ws.k.view(size_t(off) * KV * hd), pos, invf, it.n, KV, hd);
+      // A query-head-expanded cache gives every query head its own copy of its group's K/V row.
+      cache.append(it.seq, l, ws.k.view(size_t(off) * KV * hd), ws.v.view(size_t(off) * KV * hd), KV, &ws.pos_h[off], it.n);
+      if (opt.hook) opt.hook->before_attention(l, int(s), q, it.n, cache, it.seq);
       off += it.n;
     }
-    be.matmul(ws.xn.data(), ws.att.data(), w.wo, nullptr, T, D, H * hd);
-    be.add(ws.x.data(), ws.xn.data(), size_t(T) * D);
-    be.rmsnorm(ws.xn.data(), ws.x.data(), w.ffn_norm, T, D, c.eps);
-    be.matmul(ws.gate.data(), ws.xn.data(), w.w_gate, nullptr, T, F, D);
-    be.matmul(ws.up.data(), ws.xn.data(), w.w_up, nullptr, T, F, D);
-    be.silu_mul(ws.gate.data(), ws.up.data(), size_t(T) * F);
-    be.matmul(ws.xn.data(), ws.gate.data(), w.w_down, nullptr, T, D, F);
-    be.add(ws.x.data(), ws.xn.data(), size_t(T) * D);
+    off = 0;
+    ws.batch.clear();
+    for (size_t s = 0; s < n_items; ++s) {
+      const SeqInput& it = items[s];
+      for (int h = 0; h < CKV; ++h) {
+        const KVHead& kh = cache.head(it.seq, l, h);
+        ws.kp[s * CKV + h] = kh.k;
+        ws.vp[s * CKV + h] = kh.v;
+        ws.lens[s * CKV + h] = kh.len;
+      }
+      AttentionItem& ai = ws.items[s];
+      ai.n_q = it.n;
+      ai.q = ws.q.view(size_t(off) * H * hd);
+      ai.out = ws.att.view(size_t(off) * H * hd);
+      ai.k = &ws.kp[s * CKV];
+      ai.v = &ws.vp[s * CKV];
+      ai.kv_len = &ws.lens[s * CKV];
+      AttentionArgs one = args;
+      one.items = &ai;
+      one.n_items = 1;
+      if (!opt.hook || !opt.hook->attention(l, int(s), one, cache, it.seq)) ws.batch.push_back(ai);
+      off += it.n;
+    }
+    if (!ws.batch.empty()) {
+      args.items = ws.batch.data();
+      args.n_items = int(ws.batch.size());
+      if (decode) be.decode_attention(args);
+      else be.attention(args);
+    }
+    be.matmul(ws.xn.view(), ws.att.view(), w.wo, View(), T, D, H * hd);
+    be.add(ws.x.view(), ws.xn.view(), size_t(T) * D);
+    be.rmsnorm(ws.xn.view(), ws.x.view(), w.ffn_norm, T, D, c.eps);
+    be.matmul(ws.gate.view(), ws.xn.view(), w.w_gate, View(), T, F, D);
+    be.matmul(ws.up.view(), ws.xn.view(), w.w_up, View(), T, F, D);
+    be.silu_mul(ws.gate.view(), ws.up.view(), size_t(T) * F);
+    be.matmul(ws.xn.view(), ws.gate.view(), w.w_down, View(), T, D, F);
+    be.add(ws.x.view(), ws.xn.view(), size_t(T) * D);
   }
   for (const auto& it : items) cache.finish_append(it.seq, it.n);
   check_cancel(opt);
-  be.rmsnorm(ws.xn.data(), ws.x.data(), m.norm, T, D, c.eps);
+  be.rmsnorm(ws.xn.view(), ws.x.view(), mw.norm, T, D, c.eps);
 
   // Target log-probabilities, a block of rows at a time: full-vocabulary logits are never held
-  // for every position at once.
+  // for every position at once. Only the log-probs cross to the host.
   const int RB = 64;
+  const size_t row = size_t(D) * f4;
   {
     int off = 0;
     for (const auto& it : items) {
@@ -187,21 +242,22 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
           if (it.targets[i] >= 0) rows.push_back(i);
         for (size_t r0 = 0; r0 < rows.size(); r0 += RB) {
           const int nb = int(std::min<size_t>(RB, rows.size() - r0));
-          grow(ws.logits, size_t(nb) * V);
-          grow(ws.lp_x, size_t(nb) * D);
-          grow(ws.lp_targets, size_t(nb));
-          grow(ws.lp_out, size_t(nb));
-          std::vector<float>& xb = ws.lp_x;
-          std::vector<int32_t>& tg = ws.lp_targets;
-          std::vector<float>& lp = ws.lp_out;
+          ws.logits.grow(be, size_t(nb) * V * f4);
+          ws.lp_x.grow(be, size_t(nb) * row);
+          ws.lp_targets.grow(be, size_t(nb) * sizeof(int32_t));
+          ws.lp_out.grow(be, size_t(nb) * f4);
+          grow(ws.lp_targets_h, size_t(nb));
+          grow(ws.lp_h, size_t(nb));
           for (int b = 0; b < nb; ++b) {
             const int i = rows[r0 + b];
-            std::copy(&ws.xn[size_t(off + i) * D], &ws.xn[size_t(off + i + 1) * D], &xb[size_t(b) * D]);
-            tg[b] = it.targets[i];
+            be.copy(ws.lp_x.get(), size_t(b) * row, ws.xn.get(), size_t(off + i) * row, row);
+            ws.lp_targets_h[b] = it.targets[i];
           }
-          be.matmul(ws.logits.data(), xb.data(), m.lm_head, nullptr, nb, V, D);
-          be.log_softmax_pick(ws.logits.data(), tg.data(), lp.data(), nullptr, nb, V);
-          for (int b = 0; b < nb; ++b) it.target_logprob[rows[r0 + b]] = lp[b];
+          be.upload(ws.lp_targets.get(), 0, ws.lp_targets_h.data(), size_t(nb) * sizeof(int32_t));
+          be.matmul(ws.logits.view(), ws.lp_x.view(), mw.lm_head, View(), nb, V, D);
+          be.log_softmax_pick(ws.logits.view(), ws.lp_targets.view(), ws.lp_out.view(), View(), nb, V);
+          be.download(ws.lp_h.data(), ws.lp_out.get(), 0, size_t(nb) * f4);
+          for (int b = 0; b < nb; ++b) it.target_logprob[rows[r0 + b]] = ws.lp_h[b];
         }
       }
       off += it.n;
@@ -210,20 +266,23 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
 
   if (opt.logits == LogitsMode::None || !opt.logits_out) return;
   if (opt.logits == LogitsMode::All) {
+    ws.logits.grow(be, size_t(T) * V * f4);
+    be.matmul(ws.logits.view(), ws.xn.view(), mw.lm_head, View(), T, V, D);
     opt.logits_out->resize(size_t(T) * V);
-    be.matmul(opt.logits_out->data(), ws.xn.data(), m.lm_head, nullptr, T, V, D);
+    be.download(opt.logits_out->data(), ws.logits.get(), 0, size_t(T) * V * f4);
     return;
   }
-  // Last: gather the final row of each item.
-  const int n = int(items.size());
-  grow(ws.att, size_t(n) * D);  // reuse as a gather buffer
+  // Last: gather the final row of each item (into att, free now), then one product.
+  const int n = int(n_items);
   int off = 0;
   for (int s = 0; s < n; ++s) {
     off += items[s].n;
-    std::copy(&ws.xn[size_t(off - 1) * D], &ws.xn[size_t(off) * D], &ws.att[size_t(s) * D]);
+    be.copy(ws.att.get(), size_t(s) * row, ws.xn.get(), size_t(off - 1) * row, row);
   }
+  ws.logits.grow(be, size_t(n) * V * f4);
+  be.matmul(ws.logits.view(), ws.att.view(), mw.lm_head, View(), n, V, D);
   opt.logits_out->resize(size_t(n) * V);
-  be.matmul(opt.logits_out->data(), ws.att.data(), m.lm_head, nullptr, n, V, D);
+  be.download(opt.logits_out->data(), ws.logits.get(), 0, size_t(n) * V * f4);
 }
 
 }  // namespace pcomp

@@ -32,16 +32,37 @@ struct SeqInput {
   float* target_logprob = nullptr;   // [n], written where targets[i] >= 0
 };
 
+// The model's tensors as backend buffers, made once per loaded model: on the CPU they point at the
+// host weights (no copy); a device backend holds its own copy in its dtype.
+struct DeviceLayer {
+  Buffer *attn_norm = nullptr, *ffn_norm = nullptr;
+  DeviceWeight wq, wk, wv, wo, w_gate, w_up, w_down;
+  Buffer *bq = nullptr, *bk = nullptr, *bv = nullptr;
+};
+struct ModelWeights {
+  ModelWeights(const Model& m, const Backend& be);
+  ~ModelWeights();
+  ModelWeights(const ModelWeights&) = delete;
+  ModelWeights& operator=(const ModelWeights&) = delete;
+  const Model& model;
+  const Backend& be;
+  std::vector<DeviceLayer> layers;
+  DeviceWeight embed, lm_head;
+  Buffer* norm = nullptr;
+};
+
 // Hooks let a policy see inside a layer. Called once per (layer, sequence) after the new K/V are
 // appended and before attention; the hook may evict entries from that sequence's cache (not
-// the new tokens, which are the last n_q entries of each head).
+// the new tokens, which are the last n_q entries of each head). q: the item's query rows
+// [n_q, n_heads*head_dim] (f32 backend view, RoPE applied).
 struct LayerHook {
   virtual ~LayerHook() = default;
-  virtual void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) {
+  virtual void before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) {
     (void)layer; (void)item; (void)q; (void)n_q; (void)cache; (void)seq;
   }
-  // Called instead of the backend's attention when it returns true (the hook wrote a.out): for
-  // masks the backend's bottom-right causal rule cannot express, e.g. after new tokens were evicted.
+  // Called instead of the backend's attention for that item when it returns true (the hook wrote
+  // the item's out): for masks the backend's bottom-right causal rule cannot express, e.g. after
+  // new tokens were evicted. `a` holds this one item.
   virtual bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) {
     (void)layer; (void)item; (void)a; (void)cache; (void)seq;
     return false;
@@ -52,25 +73,27 @@ enum class LogitsMode { None, Last, All };
 
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::Last;
-  std::vector<float>* logits_out = nullptr;  // Last: [n_items, V]; All: [sum n, V]
+  std::vector<float>* logits_out = nullptr;  // Last: [n_items, V]; All: [sum n, V] (downloaded)
   LayerHook* hook = nullptr;
   const RopeParams* rope = nullptr;          // overrides the model's RoPE (baselines)
   const std::atomic<int>* cancel = nullptr;  // non-zero: throw Cancelled between layers
 };
 
-// Scratch buffers reused across calls, so decoding allocates nothing per token.
+// Scratch reused across calls, so decoding allocates nothing per token: backend buffers for the
+// activations, host arrays for what the host plans (positions, RoPE tables, per-item head lists).
 struct Workspace {
-  std::vector<float> x, xn, q, k, v, att, gate, up, logits;
-  std::vector<int32_t> pos;
-  std::vector<float> inv_freq;
-  std::vector<float> ek, ev;                  // query-head-expanded K/V rows
-  std::vector<const float*> kp, vp;           // per cache head: K/V pointers for attention
-  std::vector<int> lens;                      // per cache head: lengths
-  std::vector<int32_t> lp_rows, lp_targets;   // target log-prob rows of one item, one block's targets
-  std::vector<float> lp_x, lp_out;            // one block's hidden rows and log-probs
+  DeviceArray x, xn, q, k, v, att, gate, up, logits, pos, inv_freq, tokens;
+  DeviceArray lp_x, lp_targets, lp_out;       // one block of target log-prob rows
+  std::vector<int32_t> pos_h, tokens_h;
+  std::vector<float> inv_freq_h;
+  std::vector<Buffer*> kp, vp;                // per item and cache set: K/V buffers for attention
+  std::vector<int> lens;                      // per item and cache set: lengths
+  std::vector<AttentionItem> items, batch;
+  std::vector<int32_t> lp_rows, lp_targets_h; // target log-prob rows of one item, one block's targets
+  std::vector<float> lp_h;
 };
 
-void forward(const Model& m, const Backend& be, KVCache& cache, const std::vector<SeqInput>& items,
-             const ForwardOptions& opt, Workspace& ws);
+void forward(const ModelWeights& mw, KVCache& cache, const std::vector<SeqInput>& items, const ForwardOptions& opt,
+             Workspace& ws);
 
 }  // namespace pcomp

@@ -1,16 +1,32 @@
 #include "kv_cache.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "error.h"
 
 namespace pcomp {
 
-KVCache::KVCache(const ModelConfig& c) : n_layers_(c.n_layers), n_kv_(c.n_kv_heads), hd_(c.head_dim) {}
+KVCache::KVCache(const ModelConfig& c, const Backend& be) : KVCache(c, be, 0) {}
 
-KVCache::KVCache(const ModelConfig& c, int n_sets)
-    : n_layers_(c.n_layers), n_kv_(n_sets > 0 ? n_sets : c.n_kv_heads), hd_(c.head_dim) {}
+KVCache::KVCache(const ModelConfig& c, const Backend& be, int n_sets)
+    : be_(be),
+      n_layers_(c.n_layers),
+      n_kv_(n_sets > 0 ? n_sets : c.n_kv_heads),
+      hd_(c.head_dim),
+      row_bytes_(size_t(c.head_dim) * be.kv_elem_bytes()) {}
+
+KVCache::~KVCache() {
+  for (auto& s : seqs_) release(s);
+}
+
+void KVCache::release(Sequence& s) {
+  for (auto& h : s.heads) {
+    be_.free(h.k);
+    be_.free(h.v);
+    h.k = h.v = nullptr;
+  }
+  s = Sequence();
+}
 
 int KVCache::new_seq(int reserve_tokens) {
   int id = -1;
@@ -18,7 +34,7 @@ int KVCache::new_seq(int reserve_tokens) {
     if (!seqs_[i].live) { id = int(i); break; }
   if (id < 0) { id = int(seqs_.size()); seqs_.emplace_back(); }
   Sequence& s = seqs_[id];
-  s = Sequence();
+  release(s);
   s.live = true;
   s.heads.resize(size_t(n_layers_) * n_kv_);
   if (reserve_tokens > 0) reserve(id, reserve_tokens);
@@ -27,30 +43,47 @@ int KVCache::new_seq(int reserve_tokens) {
 
 void KVCache::free_seq(int s) {
   if (!live(s)) return;
-  seqs_[s] = Sequence();  // releases the memory now, not at the end of the sample
+  release(seqs_[s]);  // gives the memory back now, not at the end of the sample
+}
+
+void KVCache::resize_head(KVHead& h, int cap) {
+  if (cap == h.cap) return;
+  Buffer* k = cap > 0 ? be_.alloc(size_t(cap) * row_bytes_) : nullptr;
+  Buffer* v = cap > 0 ? be_.alloc(size_t(cap) * row_bytes_) : nullptr;
+  const size_t keep = size_t(std::min(h.len, cap)) * row_bytes_;
+  if (keep) {
+    be_.copy(k, 0, h.k, 0, keep);
+    be_.copy(v, 0, h.v, 0, keep);
+  }
+  be_.free(h.k);
+  be_.free(h.v);
+  h.k = k;
+  h.v = v;
+  h.cap = cap;
 }
 
 void KVCache::reserve(int s, int tokens) {
   // Geometric growth: decoding one token at a time must not copy the cache every step.
   for (auto& h : seqs_[s].heads) {
-    if (h.pos.capacity() >= size_t(tokens)) continue;
-    const size_t n = std::max<size_t>(size_t(tokens), h.pos.capacity() * 2);
-    h.k.reserve(n * hd_);
-    h.v.reserve(n * hd_);
-    h.pos.reserve(n);
-    h.src.reserve(n);
+    if (h.cap >= tokens) continue;
+    resize_head(h, std::max(tokens, h.cap * 2));
+    h.pos.reserve(h.cap);
+    h.src.reserve(h.cap);
   }
+  note_peak();
 }
 
-void KVCache::append(int s, int layer, const float* k, const float* v, const int32_t* pos, int n) {
+void KVCache::append(int s, int layer, View k, View v, int src_heads, const int32_t* pos, int n) {
   Sequence& sq = seqs_[s];
+  const int group = n_kv_ / src_heads;
+  const size_t stride = size_t(src_heads) * hd_;
   for (int h = 0; h < n_kv_; ++h) {
     KVHead& kh = sq.heads[size_t(layer) * n_kv_ + h];
+    if (kh.len + n > kh.cap) resize_head(kh, std::max(kh.len + n, kh.cap * 2));
+    const size_t off = size_t(h / group) * hd_;
+    be_.kv_write(kh.k, kh.len, k.at(off), stride, n, hd_);
+    be_.kv_write(kh.v, kh.len, v.at(off), stride, n, hd_);
     for (int t = 0; t < n; ++t) {
-      const float* kr = k + (size_t(t) * n_kv_ + h) * hd_;
-      const float* vr = v + (size_t(t) * n_kv_ + h) * hd_;
-      kh.k.insert(kh.k.end(), kr, kr + hd_);
-      kh.v.insert(kh.v.end(), vr, vr + hd_);
       kh.pos.push_back(pos[t]);
       kh.src.push_back(sq.appended + t);
     }
@@ -59,28 +92,22 @@ void KVCache::append(int s, int layer, const float* k, const float* v, const int
   note_peak();
 }
 
-void KVCache::gather(int s, int layer, int kvh, const int32_t* keep, int n) {
-  KVHead& h = head(s, layer, kvh);
+void KVCache::gather(int s, int layer, int set, const int32_t* keep, int n) {
+  KVHead& h = head_mut(s, layer, set);
   int prev = -1;
   for (int i = 0; i < n; ++i) {
-    int j = keep[i];
+    const int j = keep[i];
     if (j <= prev || j >= h.len) throw EngineError("kv gather: indices must be strictly increasing and < length");
-    if (j != i) {
-      std::memmove(&h.k[size_t(i) * hd_], &h.k[size_t(j) * hd_], sizeof(float) * hd_);
-      std::memmove(&h.v[size_t(i) * hd_], &h.v[size_t(j) * hd_], sizeof(float) * hd_);
-      h.pos[i] = h.pos[j];
-      h.src[i] = h.src[j];
-    }
+    h.pos[i] = h.pos[j];
+    h.src[i] = h.src[j];
     prev = j;
   }
+  if (n > 0) be_.kv_gather(h.k, h.v, keep, n, hd_);
   h.len = n;
-  h.k.resize(size_t(n) * hd_);
-  h.v.resize(size_t(n) * hd_);
   h.pos.resize(n);
   h.src.resize(n);
   // Evicted entries give their memory back now: the peak of a long sample depends on it.
-  h.k.shrink_to_fit();
-  h.v.shrink_to_fit();
+  resize_head(h, n);
   h.pos.shrink_to_fit();
   h.src.shrink_to_fit();
 }
@@ -89,8 +116,6 @@ void KVCache::truncate(int s, int n) {
   for (auto& h : seqs_[s].heads) {
     if (n >= h.len) continue;
     h.len = n;
-    h.k.resize(size_t(n) * hd_);
-    h.v.resize(size_t(n) * hd_);
     h.pos.resize(n);
     h.src.resize(n);
   }
@@ -98,20 +123,19 @@ void KVCache::truncate(int s, int n) {
 }
 
 int KVCache::concat(const std::vector<int>& srcs) {
-  const int out = new_seq();
+  const int out = new_seq();  // may reallocate seqs_: take references after this line
   Sequence& o = seqs_[out];
   int appended = 0;
   for (int s : srcs) appended += seqs_[s].appended;
   for (size_t hi = 0; hi < o.heads.size(); ++hi) {
     KVHead& dst = o.heads[hi];
-    size_t n = 0;
+    int n = 0;
     for (int s : srcs) n += seqs_[s].heads[hi].len;
-    dst.k.reserve(n * hd_);
-    dst.v.reserve(n * hd_);
+    resize_head(dst, n);
     for (int s : srcs) {
       const KVHead& h = seqs_[s].heads[hi];
-      dst.k.insert(dst.k.end(), h.k.begin(), h.k.end());
-      dst.v.insert(dst.v.end(), h.v.begin(), h.v.end());
+      be_.copy(dst.k, size_t(dst.len) * row_bytes_, h.k, 0, size_t(h.len) * row_bytes_);
+      be_.copy(dst.v, size_t(dst.len) * row_bytes_, h.v, 0, size_t(h.len) * row_bytes_);
       dst.pos.insert(dst.pos.end(), h.pos.begin(), h.pos.end());
       dst.src.insert(dst.src.end(), h.src.begin(), h.src.end());
       dst.len += h.len;
@@ -128,8 +152,9 @@ void KVCache::extend(int dst, int src) {
   for (size_t hi = 0; hi < d.heads.size(); ++hi) {
     KVHead& o = d.heads[hi];
     const KVHead& h = s.heads[hi];
-    o.k.insert(o.k.end(), h.k.begin(), h.k.end());
-    o.v.insert(o.v.end(), h.v.begin(), h.v.end());
+    if (o.len + h.len > o.cap) resize_head(o, o.len + std::max(o.len, h.len));
+    be_.copy(o.k, size_t(o.len) * row_bytes_, h.k, 0, size_t(h.len) * row_bytes_);
+    be_.copy(o.v, size_t(o.len) * row_bytes_, h.v, 0, size_t(h.len) * row_bytes_);
     o.pos.insert(o.pos.end(), h.pos.begin(), h.pos.end());
     o.src.insert(o.src.end(), h.src.begin(), h.src.end());
     o.len += h.len;
@@ -138,11 +163,19 @@ void KVCache::extend(int dst, int src) {
   note_peak();
 }
 
+void KVCache::shift_positions(int s, int layer, int set, int from, int delta, View inv_freq) {
+  KVHead& h = head_mut(s, layer, set);
+  const int n = h.len - from;
+  if (n <= 0 || delta == 0) return;
+  be_.kv_rope_shift(h.k, from, n, hd_, inv_freq, delta);
+  for (int j = from; j < h.len; ++j) h.pos[j] += delta;
+}
+
 size_t KVCache::bytes() const {
   size_t b = 0;
   for (const auto& s : seqs_)
     if (s.live)
-      for (const auto& h : s.heads) b += (h.k.capacity() + h.v.capacity()) * sizeof(float);
+      for (const auto& h : s.heads) b += 2 * size_t(h.cap) * row_bytes_;
   return b;
 }
 

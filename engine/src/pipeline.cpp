@@ -1,12 +1,11 @@
 // pcomp_run: one sample through the policy its config describes (engine/src/policy/). Each run has
 // its own KV cache, so the trace's peak bytes are this sample's alone; the cache holds one set per
-// KV head, or per query head when a stage asks for the reference code's expanded heads.
+// KV head, or per query head when a stage asks for the reference code's expanded heads. The same
+// pipeline runs on every backend: the model's (backend.h).
 #include <memory>
 #include <new>
 
 #include "../include/pcomp.h"
-#include "../../cuda/cuda_ops.h"
-#include "cuda_plan.h"
 #include "error.h"
 #include "policy/registry.h"
 #include "policy/run.h"
@@ -32,7 +31,7 @@ struct PollingHook : LayerHook {
   pcomp_session* session;
   LayerHook* inner;
   PollingHook(pcomp_session* s, LayerHook* h) : session(s), inner(h) {}
-  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override {
+  void before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) override {
     session->poll_cancel();
     if (inner) inner->before_attention(layer, item, q, n_q, cache, seq);
   }
@@ -52,7 +51,7 @@ void RunContext::run_forward(const std::vector<SeqInput>& items, LogitsMode mode
   opt.hook = &polling;
   opt.rope = &rope;
   opt.cancel = &session->cancel;
-  forward(model, be, cache, items, opt, ws);
+  forward(weights, cache, items, opt, ws);
 }
 
 namespace {
@@ -67,22 +66,6 @@ void check_sample(const pcomp_sample* s) {
   if (s->n_stop_ids < 0 || (s->n_stop_ids > 0 && !s->stop_ids)) throw EngineError("sample: bad stop ids");
 }
 
-// A model loaded with device cuda: the whole sample on the GPU (cuda_plan.h says what is refused).
-std::unique_ptr<pcomp_result> run_on_cuda(pcomp_session* s, const pcomp_sample& smp, const PolicyConfig& cfg,
-                                          pcomp_progress_callback cb, void* user) {
-  const ModelConfig& mc = s->model->cfg;
-  const CudaPlan plan = plan_cuda_run(cfg, smp, mc);
-  s->poll_cancel();
-  if (s->cancel.load()) throw Cancelled();
-  if (cb) cb(user, "prefill", 0, smp.n_chunks);
-  const cuda::PipelineResult r = s->owner->cuda->pipeline_run(s->owner->device_model, plan.sample, plan.cfg);
-  if (cb) cb(user, "prefill", smp.n_chunks, smp.n_chunks);
-  auto out = std::make_unique<pcomp_result>();
-  out->tokens = r.tokens;
-  out->nll = cuda_result_nll(r);
-  out->trace = cuda_trace_json(cfg, plan, r, mc);
-  return out;
-}
 }  // namespace
 }  // namespace pcomp
 
@@ -99,18 +82,13 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
     const PolicyConfig cfg = parse_policy_config(config_json);
     if (cfg.calib && cfg.calib_stage == "chunk" && cfg.kv_evict)
       throw EngineError("config: calib.stage=chunk together with kvEvict.enabled is not supported (the reference pipeline does not model it)");
-    if (s->owner && s->owner->on_cuda()) {
-      s->cancel.store(0);
-      *out = run_on_cuda(s, *sample, cfg, cb, user).release();
-      return;
-    }
     const ModelConfig& mc = s->model->cfg;
     // The reference code caches after repeat_kv: either expanded-heads knob gives the run a cache of
     // one set per query head, as referencePipeline has, even when that stage is off.
     const bool expanded = cfg.chunk_enabled && (cfg.kv_gqa == "expanded-heads" || cfg.calib_gqa == "expanded-heads");
-    KVCache cache(mc, expanded ? mc.n_heads : 0);
+    KVCache cache(mc, *s->backend, expanded ? mc.n_heads : 0);
     s->cancel.store(0);
-    RunContext ctx{*s->model, *s->backend, cache, s->ws, cfg, *sample, s, cb, user, {}, RopeParams::from_config(mc), {}, {}, {}};
+    RunContext ctx{*s->model, *s->weights, *s->backend, cache, s->ws, cfg, *sample, s, cb, user, {}, RopeParams::from_config(mc), {}, {}, {}};
     // The plan: each pipeline key's registry entry, by the role it plays.
     for (const std::string& key : cfg.pipeline) {
       const Stage& st = find_stage(key);
@@ -151,21 +129,6 @@ pcomp_status pcomp_config_check(const pcomp_model* m, const char* config_json) {
       if (cfg.calib && r.from > mc.n_layers)
         throw EngineError("config: calib.rules: rule " + r.region + ":" + std::to_string(r.from) + "-" + std::to_string(r.to) +
                           " starts past the model's " + std::to_string(mc.n_layers) + " layers");
-    if (!m->on_cuda()) return;
-    // The knob-level refusals: a sample that no knob can object to (chunks that all start with BOS
-    // where the model has one, a 2-token question).
-    const int32_t first = mc.bos >= 0 ? mc.bos : 0, other = mc.vocab > 1 ? 1 : 0;
-    const int32_t chunk[4] = {first, other, other, other}, question[2] = {other, other};
-    const int32_t* chunks[2] = {chunk, chunk};
-    const int lens[2] = {4, 4};
-    pcomp_sample s{};
-    s.chunks = chunks;
-    s.chunk_lens = lens;
-    s.n_chunks = 2;
-    s.question = question;
-    s.question_len = 2;
-    s.max_new_tokens = 1;
-    plan_cuda_run(cfg, s, mc);
   });
 }
 

@@ -11,24 +11,19 @@
 #include "kv_cache.h"
 #include "model.h"
 
-namespace pcomp::cuda_ops {
-struct OpTable;
-struct DeviceModelHandle;
-}  // namespace pcomp::cuda_ops
-
 struct pcomp_model {
   std::unique_ptr<pcomp::Model> model;  // on the host: the CPU's weights, or the source of the upload
   std::string info_json;
-  // Device "cuda": the weights uploaded once; pcomp_run runs the CUDA pipeline on them.
-  const pcomp::cuda_ops::OpTable* cuda = nullptr;
-  pcomp::cuda_ops::DeviceModelHandle* device_model = nullptr;
-  bool on_cuda() const { return device_model != nullptr; }
-  ~pcomp_model();  // frees the device copy (capi.cpp)
+  // The device the model was loaded for (cpu, or cuda) and its tensors there; every call of the
+  // C API runs the one forward and pipeline on it.
+  const pcomp::Backend* backend = nullptr;
+  std::unique_ptr<pcomp::ModelWeights> weights;  // declared after model: destroyed before it
 };
 
 struct pcomp_session {
   pcomp_model* owner = nullptr;
   const pcomp::Model* model = nullptr;
+  const pcomp::ModelWeights* weights = nullptr;
   const pcomp::Backend* backend = nullptr;
   std::unique_ptr<pcomp::KVCache> cache;
   pcomp::Workspace ws;

@@ -96,8 +96,9 @@ TEST(bf16_weights_stay_within_one_percent_of_f32) {
     auto x = randn(size_t(T) * K, 21 + T), w = randn(size_t(N) * K, 22 + N);
     auto wb = to_bf16(w);
     std::vector<float> y32(size_t(T) * N), y16(size_t(T) * N);
-    cpu_backend().matmul(y32.data(), x.data(), Weight(w.data()), nullptr, T, N, K);
-    cpu_backend().matmul(y16.data(), x.data(), Weight::from_bf16(wb.data()), nullptr, T, N, K);
+    t::Wrap h;
+    cpu_backend().matmul(h(y32.data()), h(x.data()), h.weight(Weight(w.data())), View(), T, N, K);
+    cpu_backend().matmul(h(y16.data()), h(x.data()), h.weight(Weight::from_bf16(wb.data())), View(), T, N, K);
     const double e = rel_err(y16, y32);
     CHECK(e < 1e-2);
     CHECK(e > 0);  // the bf16 path really ran on rounded weights
@@ -128,7 +129,7 @@ TEST(attention_avx2_matches_reference_over_head_dims_groups_and_windows) {
       }
       auto q = randn(size_t(c.n_q) * c.H * c.hd, 50 + c.hd, 2.f);
       for (int window : {0, 3, 100}) {
-        AttentionArgs a;
+        cpu::AttnHost a;
         a.n_q = c.n_q; a.n_heads = c.H; a.n_kv_heads = c.KV; a.head_dim = c.hd;
         a.q = q.data(); a.k = kp.data(); a.v = vp.data(); a.kv_len = c.lens.data();
         a.scale = 1.f / std::sqrt(float(c.hd)); a.sliding_window = window;

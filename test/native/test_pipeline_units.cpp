@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "forward.h"
 #include "kv_cache.h"
+#include "test_util.h"
 #include <cmath>
 
 using namespace pcomp;
@@ -99,9 +100,10 @@ TEST(streaming_rerotation_moves_keys_to_the_lower_position) {
   mc.n_heads = 1;
   mc.head_dim = 8;
   mc.rope_theta = 10000.0;
-  KVCache cache(mc);
-  const int seq = cache.new_seq();
   const Backend& be = cpu_backend();
+  KVCache cache(mc, be);
+  const int seq = cache.new_seq();
+  t::Wrap w;
   RopeParams rope = RopeParams::from_config(mc);
   std::vector<float> inv(4);
   rope_inv_freq(rope, 8, 0, inv.data());
@@ -110,13 +112,15 @@ TEST(streaming_rerotation_moves_keys_to_the_lower_position) {
   for (int i = 0; i < n * 8; ++i) raw[i] = std::sin(0.37 * i + 1.0);
   std::vector<int32_t> pos = {0, 1, 7, 8, 9, 10};
   k = raw;
-  be.rope(k.data(), pos.data(), inv.data(), n, 1, 8);
-  cache.append(seq, 0, k.data(), v.data(), pos.data(), n);
-  rerotate_keys(be, rope, cache.head(seq, 0, 0), 8, 2, -1);
+  be.rope(w(k.data()), w(pos.data()), w(inv.data()), n, 1, 8);
+  cache.append(seq, 0, w(k.data()), w(v.data()), 1, pos.data(), n);
+  rerotate_keys(be, rope, cache, seq, 0, 0, 2, -1);
   std::vector<int32_t> lower = {0, 1, 6, 7, 8, 9};
   std::vector<float> want = raw;
-  be.rope(want.data(), lower.data(), inv.data(), n, 1, 8);
+  be.rope(w(want.data()), w(lower.data()), w(inv.data()), n, 1, 8);
   const KVHead& h = cache.head(seq, 0, 0);
-  for (int i = 0; i < n * 8; ++i) CHECK_NEAR(h.k[i], want[i], 1e-5);
+  std::vector<float> got(n * 8);
+  be.download(got.data(), h.k, 0, got.size() * sizeof(float));  // the cache's rows cross explicitly
+  for (int i = 0; i < n * 8; ++i) CHECK_NEAR(got[i], want[i], 1e-5);
   CHECK(h.pos == lower);
 }

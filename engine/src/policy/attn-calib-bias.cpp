@@ -2,7 +2,8 @@
 // rule covers, the last `queryRows` question rows' softmax attention over the layer's cache is
 // averaged; keys of the rule's region whose score exceeds lambda are evicted per head (equalised so
 // every head evicts as many), before the layer's attention runs. Evictions are permanent: decoding
-// sees them too. Probabilities are computed a row at a time, never as a matrix.
+// sees them too. The scores and the outliers are backend ops (kv_score, calib_outliers); only the
+// evicted indices come back to the host.
 #include <algorithm>
 #include <cmath>
 
@@ -19,91 +20,89 @@ bool region_recent(int p, int n, int, int R, bool strict) { return strict ? p > 
 bool region_middle(int p, int n, int S, int R, bool strict) { return strict ? (p > S && p < n - R) : (p >= S && p < n - R); }
 bool region_all(int, int, int, int, bool) { return true; }
 
-void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, const float* q, int n_q, KVCache& cache, int seq) {
+void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, View q, int n_q, KVCache& cache, int seq) {
   RunContext& ctx = hook.ctx;
+  const Backend& be = ctx.be;
   const PolicyConfig& cfg = ctx.cfg;
   const ModelConfig& mc = ctx.model.cfg;
-  const int H = mc.n_heads, KV = mc.n_kv_heads, hd = mc.head_dim, group = H / KV, sets = ctx.sets();
+  const int H = mc.n_heads, KV = mc.n_kv_heads, hd = mc.head_dim, sets = ctx.sets();
   const bool per_query_head = cfg.calib_gqa == "expanded-heads";
   if (per_query_head && !ctx.expanded()) throw EngineError("calib.gqa=expanded-heads needs an expanded cache");
-  const double scale = 1.0 / std::sqrt(double(hd));
   const int L = cache.length(seq, layer, 0);
   for (int s = 1; s < sets; ++s)
     if (cache.length(seq, layer, s) != L) throw EngineError("calibration: cache heads differ in length at layer " + std::to_string(layer));
   const int rows = cfg.calib_query_rows == 0 ? n_q : std::min(cfg.calib_query_rows, n_q);
-  // a[h][j]: mean over the scoring rows of the row's softmax over the keys it may see.
-  std::vector<std::vector<double>> a(H, std::vector<double>(L, 0.0));
-  std::vector<double> logit(L);
-  for (int h = 0; h < H; ++h) {
-    const int set = ctx.set_of(h);
-    const KVHead& kh = cache.head(seq, layer, set);
-    const auto& org = hook.origins[size_t(layer) * sets + set];
+  // score[d][j]: mean over the scoring rows of the row's softmax over the keys it may see (a prefix
+  // of each set: the context entries, then the step's own up to the row), combined over the group.
+  std::vector<Buffer*> kb(sets);
+  std::vector<int> lens(sets), visible(size_t(rows) * sets);
+  for (int s = 0; s < sets; ++s) {
+    kb[s] = cache.head(seq, layer, s).k;
+    lens[s] = L;
+    const auto& org = hook.origins[size_t(layer) * sets + s];
     for (int r = 0; r < rows; ++r) {
       const int i = n_q - rows + r;
-      const float* qr = q + (size_t(i) * H + h) * hd;
-      double mx = -INFINITY;
-      for (int j = 0; j < L; ++j) {
-        if (!visible_by_position(org[j], hook.first_index, i)) continue;
-        double dot = 0;
-        for (int e = 0; e < hd; ++e) dot += double(qr[e]) * kh.k[size_t(j) * hd + e];
-        logit[j] = dot * scale;
-        mx = std::max(mx, logit[j]);
-      }
-      double tot = 0;
-      for (int j = 0; j < L; ++j)
-        if (visible_by_position(org[j], hook.first_index, i)) tot += std::exp(logit[j] - mx);
-      for (int j = 0; j < L; ++j)
-        if (visible_by_position(org[j], hook.first_index, i)) a[h][j] += std::exp(logit[j] - mx) / tot / rows;
+      int n = 0;
+      while (n < L && visible_by_position(org[n], hook.first_index, i)) ++n;
+      visible[size_t(r) * sets + s] = n;
     }
   }
-  std::vector<std::vector<double>> score;
-  if (per_query_head) {
-    score = a;
-  } else {
-    score.assign(KV, std::vector<double>(L, 0.0));
-    for (int g = 0; g < KV; ++g)
-      for (int j = 0; j < L; ++j) {
-        double acc = cfg.calib_gqa == "group-max" ? -INFINITY : 0.0;
-        for (int h = g * group; h < (g + 1) * group; ++h)
-          acc = cfg.calib_gqa == "group-max" ? std::max(acc, a[h][j]) : acc + a[h][j];
-        score[g][j] = cfg.calib_gqa == "group-max" ? acc : acc / group;
-      }
-  }
+  const int n_rows = per_query_head ? H : KV;
+  DeviceArray score, evict, count;
+  score.grow(be, size_t(n_rows) * std::max(L, 1) * sizeof(double));
+  evict.grow(be, size_t(n_rows) * std::max(L, 1) * sizeof(int32_t));
+  count.grow(be, size_t(n_rows) * sizeof(int32_t));
+  KvScoreArgs a;
+  a.q = q;
+  a.n_q = n_q;
+  a.row0 = n_q - rows;
+  a.n_heads = H;
+  a.n_sets = sets;
+  a.head_dim = hd;
+  a.k = kb.data();
+  a.kv_len = lens.data();
+  a.visible = visible.data();
+  a.cand_start = 0;
+  a.cand_end = L;
+  a.scale = 1.0 / std::sqrt(double(hd));
+  a.div = rows;
+  a.combine = per_query_head ? HeadCombine::None : cfg.calib_gqa == "group-max" ? HeadCombine::GroupMax : HeadCombine::GroupMean;
+  a.n_groups = n_rows;
+  a.out = score.view();
+  be.kv_score(a);
+
   int span_start = 0, span_end = cfg.calib_region_over == "context" ? L - n_q : L;
   if (hook.context_limit >= 0) {  // in-chunk (prefill_1): the chunk's context entries
     span_start = hook.span_start;
     span_end = 0;
     for (const Origin& o : hook.origins[size_t(layer) * sets]) span_end += o.index < hook.context_limit;
   }
-  const int n = span_end - span_start;
-  const RegionTest in_region = find_region(rule.region);
-  std::vector<std::vector<int32_t>> evict(score.size());
-  size_t most = 0;
-  for (size_t d = 0; d < score.size(); ++d) {
-    for (int j = span_start; j < span_end; ++j)
-      if (score[d][j] > cfg.calib_threshold && in_region(j - span_start, n, cfg.calib_sink, cfg.calib_recent, cfg.calib_strict_edges))
-        evict[d].push_back(j);
-    most = std::max(most, evict[d].size());
-  }
-  if (cfg.calib_equalise) {
-    // Heads stay rectangular: pad with each head's lowest-scored other keys of the span.
-    for (size_t d = 0; d < score.size(); ++d) {
-      if (evict[d].size() == most) continue;
-      std::vector<char> taken(L, 0);
-      for (int j : evict[d]) taken[j] = 1;
-      std::vector<int32_t> pool;
-      for (int j = span_start; j < span_end; ++j)
-        if (!taken[j]) pool.push_back(j);
-      std::stable_sort(pool.begin(), pool.end(), [&](int32_t x, int32_t y) { return score[d][x] < score[d][y]; });
-      evict[d].insert(evict[d].end(), pool.begin(), pool.begin() + (most - evict[d].size()));
-      std::sort(evict[d].begin(), evict[d].end());
-    }
-  }
+  const RegionTest in_region = find_region(rule.region);  // names the rule's region when it is unknown
+  CalibArgs c;
+  c.score = score.view();
+  c.rows = n_rows;
+  c.L = L;
+  c.span_start = span_start;
+  c.span_end = span_end;
+  c.region = in_region == region_sink ? CalibRegion::Sink : in_region == region_recent ? CalibRegion::Recent
+             : in_region == region_middle ? CalibRegion::Middle : CalibRegion::All;
+  c.threshold = cfg.calib_threshold;
+  c.sink = cfg.calib_sink;
+  c.recent = cfg.calib_recent;
+  c.strict = cfg.calib_strict_edges;
+  c.equalise = cfg.calib_equalise;
+  c.evict = evict.view();
+  c.count = count.view();
+  be.calib_outliers(c);
+  // The evicted indices cross to the host, where the cache's bookkeeping and the origins live.
+  std::vector<int32_t> ev_h(size_t(n_rows) * L), cnt(n_rows);
+  be.download(cnt.data(), count.get(), 0, cnt.size() * sizeof(int32_t));
+  be.download(ev_h.data(), evict.get(), 0, ev_h.size() * sizeof(int32_t));
   for (int s = 0; s < sets; ++s) {
-    const auto& ev = evict[per_query_head ? s : ctx.kv_head_of(s)];
-    if (ev.empty()) continue;
+    const int d = per_query_head ? s : ctx.kv_head_of(s);
+    if (cnt[d] == 0) continue;
     std::vector<char> drop(L, 0);
-    for (int j : ev) drop[j] = 1;
+    for (int e = 0; e < cnt[d]; ++e) drop[ev_h[size_t(d) * L + e]] = 1;
     std::vector<int32_t> keep;
     auto& org = hook.origins[size_t(layer) * sets + s];
     std::vector<Origin> kept_org;

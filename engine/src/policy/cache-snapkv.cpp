@@ -7,7 +7,7 @@
 
 namespace pcomp {
 
-std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int layer, const float* q, int n_q, int seq) {
+std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int layer, View q, int n_q, int seq) {
   const PolicyConfig& cfg = ctx.cfg;
   const int w = std::min(cfg.snapkv_window, n_q);
   const int capacity = cfg.snapkv_capacity > 0 ? cfg.snapkv_capacity : ctx.model.cfg.max_pos / 2;

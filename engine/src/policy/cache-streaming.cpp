@@ -18,30 +18,30 @@ int recent_of(const RunContext& ctx) {
 }
 }  // namespace
 
-void rerotate_keys(const Backend& be, const RopeParams& rope, KVHead& h, int head_dim, int from, int delta) {
-  const int n = h.len - from;
-  if (n <= 0 || delta == 0) return;
+void rerotate_keys(const Backend& be, const RopeParams& rope, KVCache& cache, int seq, int layer, int set, int from,
+                   int delta) {
+  const int hd = cache.head_dim();
+  if (cache.length(seq, layer, set) - from <= 0 || delta == 0) return;
   if (rope.type == RopeType::Dynamic) throw EngineError("streaming: re-rotating keys needs a RoPE that does not depend on the length");
-  std::vector<float> inv(head_dim / 2);
-  rope_inv_freq(rope, head_dim, 0, inv.data());
-  std::vector<int32_t> shift(n, delta);  // R(p + delta) k = R(delta) R(p) k
-  be.rope(&h.k[size_t(from) * head_dim], shift.data(), inv.data(), n, 1, head_dim);
-  for (int j = from; j < h.len; ++j) h.pos[j] += delta;
+  std::vector<float> inv(hd / 2);
+  rope_inv_freq(rope, hd, 0, inv.data());
+  DeviceArray dinv;
+  dinv.grow(be, inv.size() * sizeof(float));
+  be.upload(dinv.get(), 0, inv.data(), inv.size() * sizeof(float));
+  cache.shift_positions(seq, layer, set, from, delta, dinv.view());
 }
 
 int cache_streaming_roll(RunContext& ctx, int seq) {
   const int sink = ctx.cfg.streaming_sink, cap = sink + recent_of(ctx);
-  const int hd = ctx.model.cfg.head_dim;
   int len = ctx.cache.length(seq, 0, 0);
   if (len < cap) return len;
   for (int l = 0; l < ctx.model.cfg.n_layers; ++l)
     for (int s = 0; s < ctx.sets(); ++s) {
-      KVHead& h = ctx.cache.head(seq, l, s);
       std::vector<int32_t> keep;
-      for (int j = 0; j < h.len; ++j)
+      for (int j = 0; j < ctx.cache.length(seq, l, s); ++j)
         if (j != sink) keep.push_back(j);
       ctx.cache.gather(seq, l, s, keep.data(), int(keep.size()));
-      rerotate_keys(ctx.be, ctx.rope, h, hd, sink, -1);
+      rerotate_keys(ctx.be, ctx.rope, ctx.cache, seq, l, s, sink, -1);
     }
   return ctx.cache.length(seq, 0, 0);
 }

@@ -21,7 +21,7 @@ struct WaveHook : LayerHook {
   std::vector<std::unique_ptr<CalibHook>> calib;  // per item, or empty
   int min_chunk = 0;
   explicit WaveHook(RunContext& c) : ctx(c) {}
-  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override {
+  void before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) override {
     if (!calib.empty()) calib[item]->before_attention(layer, item, q, n_q, cache, seq);
     if (ctx.plan.kv_evict) ctx.plan.kv_evict->select(ctx, *wave[item], layer, q, n_q, seq, min_chunk);
   }

@@ -14,7 +14,7 @@ struct SnapHook : LayerHook {
   RunContext& ctx;
   std::vector<std::vector<int32_t>> keep;  // [layer*sets+set]
   explicit SnapHook(RunContext& c) : ctx(c), keep(size_t(c.model.cfg.n_layers) * c.sets()) {}
-  void before_attention(int layer, int, const float* q, int n_q, KVCache&, int seq) override {
+  void before_attention(int layer, int, View q, int n_q, KVCache&, int seq) override {
     auto sel = ctx.plan.snapkv->cache_select(ctx, layer, q, n_q, seq);
     for (int s = 0; s < ctx.sets(); ++s) keep[size_t(layer) * ctx.sets() + s] = std::move(sel[s]);
   }

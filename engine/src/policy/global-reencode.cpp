@@ -64,7 +64,7 @@ GlobalCache build_global(RunContext& ctx, std::vector<ChunkRun>& runs, const std
 
 bool visible_by_position(const Origin& o, int first_index, int row) { return o.chunk != -1 || o.index <= first_index + row; }
 
-void CalibHook::before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) {
+void CalibHook::before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) {
   (void)item;
   const int sets = ctx.sets();
   for (int s = 0; s < sets; ++s) {
@@ -87,37 +87,36 @@ bool CalibHook::attention(int layer, int item, const AttentionArgs& a, KVCache& 
   (void)seq;
   if (!custom_mask) return false;
   // Either way a row sees a prefix of each set (context entries come first, then the step's in
-  // order), so each row runs through the backend's kernel alone with its own prefix lengths.
+  // order), so each row is its own item of one backend call, with its own prefix lengths; a row or
+  // head that sees no key at all gets zeros (the backend's rule for an empty row, as FlashAttention).
   const bool by_position = ctx.cfg.calib_reencode_mask == "by-position";
+  const AttentionItem& it = a.items[0];
   const int H = a.n_heads, hd = a.head_dim, sets = a.n_kv_heads;
-  std::vector<int> lens(sets);
-  for (int i = 0; i < a.n_q; ++i) {
-    bool any = false;
+  std::vector<int> lens(size_t(it.n_q) * sets);
+  std::vector<AttentionItem> rows(it.n_q);
+  for (int i = 0; i < it.n_q; ++i) {
     for (int s = 0; s < sets; ++s) {
       const auto& org = origins[size_t(layer) * sets + s];
       int n = 0;
       if (by_position) {
         while (n < int(org.size()) && visible_by_position(org[n], first_index, i)) ++n;
       } else {
-        n = std::max(0, a.kv_len[s] - a.n_q + i + 1);
+        n = std::max(0, it.kv_len[s] - it.n_q + i + 1);
       }
-      lens[s] = n;
-      any = any || n > 0;
+      lens[size_t(i) * sets + s] = n;
     }
-    float* out = a.out + size_t(i) * H * hd;
-    if (!any) {  // no key to attend (FlashAttention writes zeros)
-      std::fill(out, out + size_t(H) * hd, 0.f);
-      continue;
-    }
-    AttentionArgs row = a;
+    AttentionItem& row = rows[i];
     row.n_q = 1;
-    row.q = a.q + size_t(i) * H * hd;
-    row.out = out;
-    row.kv_len = lens.data();
-    ctx.be.attention(row);
-    for (int h = 0; h < H; ++h)  // a head whose set shows no key at this row attends to nothing
-      if (lens[h / (H / sets)] == 0) std::fill(out + size_t(h) * hd, out + size_t(h + 1) * hd, 0.f);
+    row.q = it.q.at(size_t(i) * H * hd);
+    row.out = it.out.at(size_t(i) * H * hd);
+    row.k = it.k;
+    row.v = it.v;
+    row.kv_len = &lens[size_t(i) * sets];
   }
+  AttentionArgs batch = a;
+  batch.items = rows.data();
+  batch.n_items = it.n_q;
+  ctx.be.attention(batch);
   return true;
 }
 

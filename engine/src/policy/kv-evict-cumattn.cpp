@@ -1,10 +1,9 @@
 // Stage 4, parallel KV eviction by cumulative attention (SnapKV-style), per chunk; the selection
 // itself is shared with the snapkv baseline (cache-snapkv) on a whole prompt.
-// Only the last w query rows are scored against the keys, one row at a time: the full attention
-// matrix is never materialised (w x L doubles at most, per head).
+// The score, pooling and top-k are backend ops (kv_score, topk): the last w query rows against the
+// keys, never the full attention matrix; only the kept indices come back to the host.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "../error.h"
 #include "registry.h"
@@ -34,75 +33,65 @@ std::vector<double> pool_avg(const std::vector<double>& raw, int kernel) {
   return out;
 }
 
-namespace {
-// Indices of the `count` largest values, ties to the lower index, ascending.
-std::vector<int32_t> top_indices(const std::vector<double>& v, int count) {
-  std::vector<int32_t> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  count = std::max(0, std::min(count, int(v.size())));
-  std::partial_sort(idx.begin(), idx.begin() + count, idx.end(),
-                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
-  idx.resize(count);
-  std::sort(idx.begin(), idx.end());
-  return idx;
-}
-}  // namespace
-
-std::vector<std::vector<int32_t>> snapkv_select(const RunContext& ctx, int seq, int layer, const float* q, int n_q,
+std::vector<std::vector<int32_t>> snapkv_select(const RunContext& ctx, int seq, int layer, View q, int n_q,
                                                 const SnapKVParams& p) {
   const ModelConfig& c = ctx.model.cfg;
-  const int H = c.n_heads, KV = c.n_kv_heads, hd = c.head_dim, group = H / KV;
+  const Backend& be = ctx.be;
+  const int H = c.n_heads, KV = c.n_kv_heads, hd = c.head_dim, sets = ctx.sets();
   const int w = std::min(p.window, n_q);
-  const int cs = p.cand_start, ce = p.cand_end, nc = std::max(0, ce - cs);
+  const int nc = std::max(0, p.cand_end - p.cand_start);
   if (p.per_query_head && !ctx.expanded()) throw EngineError("kvEvict.gqa=expanded-heads needs an expanded cache");
-  const double scale = 1.0 / std::sqrt(double(hd));
-  std::vector<std::vector<double>> raw(H, std::vector<double>(nc, 0.0));
-  std::vector<double> logit;
-  for (int h = 0; h < H; ++h) {
-    const KVHead& kh = const_cast<KVCache&>(ctx.cache).head(seq, layer, ctx.set_of(h));
-    for (int r = 0; r < w; ++r) {
-      const int i = n_q - w + r;
-      const float* qr = q + (size_t(i) * H + h) * hd;
-      const int visible = kh.len - n_q + i + 1;  // causal: the row sees keys up to itself
-      logit.assign(visible, 0.0);
-      double mx = -INFINITY;
-      for (int j = 0; j < visible; ++j) {
-        const float* kr = &kh.k[size_t(j) * hd];
-        double dot = 0;
-        for (int e = 0; e < hd; ++e) dot += double(qr[e]) * kr[e];
-        logit[j] = dot * scale;
-        mx = std::max(mx, logit[j]);
-      }
-      double tot = 0;
-      for (int j = 0; j < visible; ++j) tot += (logit[j] = std::exp(logit[j] - mx));
-      for (int j = cs; j < std::min(ce, visible); ++j) raw[h][j - cs] += logit[j] / tot;
+  // One selection per query head (the reference code after repeat_kv), or per KV head with the
+  // group's query heads summed (GQA-native); pooled, then the top `capacity` per row.
+  const int rows = p.per_query_head ? H : KV;
+  std::vector<Buffer*> kb(sets);
+  std::vector<int> lens(sets);
+  for (int s = 0; s < sets; ++s) {
+    kb[s] = ctx.cache.head(seq, layer, s).k;
+    lens[s] = ctx.cache.length(seq, layer, s);
+  }
+  DeviceArray score, kept;
+  score.grow(be, std::max<size_t>(1, size_t(rows) * nc) * sizeof(double));
+  kept.grow(be, std::max<size_t>(1, size_t(rows) * nc) * sizeof(int32_t));
+  KvScoreArgs a;
+  a.q = q;
+  a.n_q = n_q;
+  a.row0 = n_q - w;
+  a.n_heads = H;
+  a.n_sets = sets;
+  a.head_dim = hd;
+  a.k = kb.data();
+  a.kv_len = lens.data();
+  a.cand_start = p.cand_start;
+  a.cand_end = p.cand_start + nc;
+  a.scale = 1.0 / std::sqrt(double(hd));
+  a.combine = p.per_query_head ? HeadCombine::None : HeadCombine::GroupSum;
+  a.n_groups = rows;
+  a.pool_kernel = p.kernel;
+  a.max_pool = find_pooling(p.pooling) == pool_max;
+  a.out = score.view();
+  std::vector<std::vector<int32_t>> keep(rows);
+  if (nc > 0) {
+    be.kv_score(a);
+    const std::vector<int> ks(rows, std::min(p.capacity, nc));
+    be.topk(score.view(), rows, nc, ks.data(), kept.view());
+    // The kept indices cross to the host: the cache's bookkeeping (and the trace) lives there.
+    std::vector<int32_t> host(size_t(rows) * nc);
+    be.download(host.data(), kept.get(), 0, host.size() * sizeof(int32_t));
+    for (int r = 0; r < rows; ++r) {
+      keep[r].assign(host.begin() + size_t(r) * nc, host.begin() + size_t(r) * nc + ks[r]);
+      for (auto& j : keep[r]) j += p.cand_start;
     }
   }
-  // One selection per query head (the reference code after repeat_kv), or per KV head with the
-  // group's query heads summed (GQA-native).
-  std::vector<std::vector<double>> per_set;
-  if (p.per_query_head) {
-    per_set = raw;
-  } else {
-    per_set.assign(KV, std::vector<double>(nc, 0.0));
-    for (int h = 0; h < H; ++h)
-      for (int j = 0; j < nc; ++j) per_set[h / group][j] += raw[h][j];
-  }
-  const Pooling pool = find_pooling(p.pooling);
-  std::vector<std::vector<int32_t>> keep(per_set.size());
-  for (size_t s = 0; s < per_set.size(); ++s) {
-    keep[s] = top_indices(pool(per_set[s], p.kernel), std::min(p.capacity, nc));
-    for (auto& j : keep[s]) j += cs;
-  }
-  std::vector<std::vector<int32_t>> out(ctx.sets());
-  for (int s = 0; s < ctx.sets(); ++s) out[s] = p.per_query_head ? keep[s] : keep[ctx.kv_head_of(s)];
+  std::vector<std::vector<int32_t>> out(sets);
+  for (int s = 0; s < sets; ++s) out[s] = p.per_query_head ? keep[s] : keep[ctx.kv_head_of(s)];
   return out;
 }
 
 // Inside chunk `run`'s forward at `layer`: candidates are the context keys (BOS excluded when kept
 // outside the capacity, or as the code does on later chunks); the chunk keeps [BOS?] ‖ the selected
 // context ‖ every question entry. Applied after the forward (chunk-prefill.cpp).
-void kv_evict_cumattn(RunContext& ctx, ChunkRun& run, int layer, const float* q, int n_q, int seq, int min_chunk) {
+void kv_evict_cumattn(RunContext& ctx, ChunkRun& run, int layer, View q, int n_q, int seq, int min_chunk) {
   const PolicyConfig& cfg = ctx.cfg;
   const bool reference = cfg.kv_bos == "reference";
   const int start = reference ? (run.chunk == 0 ? 0 : 1) : (run.starts_with_bos ? 1 : 0);

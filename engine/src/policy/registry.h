@@ -23,9 +23,9 @@ struct Stage {
   // `alive` holds the surviving chunks, best first.
   void (*prune)(RunContext& ctx, std::vector<ChunkRun>& runs, std::vector<int>& alive, int k) = nullptr;
   // kv-evict-*: inside a chunk's forward, per layer, picks the entries that chunk keeps.
-  void (*select)(RunContext& ctx, ChunkRun& run, int layer, const float* q, int n_q, int seq, int min_chunk) = nullptr;
+  void (*select)(RunContext& ctx, ChunkRun& run, int layer, View q, int n_q, int seq, int min_chunk) = nullptr;
   // attn-calib-*: one rule at one layer of the question re-encoding, before attention.
-  void (*calibrate)(CalibHook& hook, const CalibRule& rule, int layer, const float* q, int n_q, KVCache& cache,
+  void (*calibrate)(CalibHook& hook, const CalibRule& rule, int layer, View q, int n_q, KVCache& cache,
                     int seq) = nullptr;
   // global-reencode: the kept chunks become one cache; the question is re-encoded; decoding follows.
   void (*global)(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept) = nullptr;
@@ -34,7 +34,7 @@ struct Stage {
   // ... and, before each decoding step, frees a slot when it is full; returns the next position.
   int (*cache_roll)(RunContext& ctx, int seq) = nullptr;
   // cache-snapkv: per cache set, the prompt entries kept after the prefill (chosen inside it, per layer).
-  std::vector<std::vector<int32_t>> (*cache_select)(const RunContext& ctx, int layer, const float* q, int n_q,
+  std::vector<std::vector<int32_t>> (*cache_select)(const RunContext& ctx, int layer, View q, int n_q,
                                                     int seq) = nullptr;
 };
 
@@ -56,8 +56,8 @@ RopeParams rope_linear(const PolicyConfig&, const ModelConfig&, int);
 void chunk_prefill(RunContext& ctx);
 void full_prefill(RunContext& ctx);
 void chunk_evict_selfinfo(RunContext& ctx, std::vector<ChunkRun>& runs, std::vector<int>& alive, int k);
-void kv_evict_cumattn(RunContext& ctx, ChunkRun& run, int layer, const float* q, int n_q, int seq, int min_chunk);
-void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, const float* q, int n_q, KVCache& cache, int seq);
+void kv_evict_cumattn(RunContext& ctx, ChunkRun& run, int layer, View q, int n_q, int seq, int min_chunk);
+void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, View q, int n_q, KVCache& cache, int seq);
 void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::vector<int>& kept);
 double score_mean_nll(const std::vector<double>& nll);
 double score_reference_sum(const std::vector<double>& nll);

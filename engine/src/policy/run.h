@@ -48,6 +48,7 @@ struct Plan {
 
 struct RunContext {
   const Model& model;
+  const ModelWeights& weights;  // the model's tensors on the backend
   const Backend& be;
   KVCache& cache;
   Workspace& ws;
@@ -90,7 +91,7 @@ struct SnapKVParams {
   std::string pooling = "max";
   bool per_query_head = false;  // expanded-heads: one selection per query head (needs an expanded cache)
 };
-std::vector<std::vector<int32_t>> snapkv_select(const RunContext& ctx, int seq, int layer, const float* q, int n_q,
+std::vector<std::vector<int32_t>> snapkv_select(const RunContext& ctx, int seq, int layer, View q, int n_q,
                                                 const SnapKVParams& p);
 
 // chunk-evict-selfinfo.cpp: the score of one chunk from its question tokens' NLL.
@@ -117,22 +118,23 @@ struct CalibHook : LayerHook {
   int span_start = 0, context_limit = -1;
   bool custom_mask = false;       // evictions the backend's causal rule cannot follow: attend here
   CalibHook(RunContext& c, OriginSets& o) : ctx(c), origins(o) {}
-  void before_attention(int layer, int item, const float* q, int n_q, KVCache& cache, int seq) override;
+  void before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) override;
   bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override;
 };
 bool visible_by_position(const Origin& o, int first_index, int row);
 
 // cache-snapkv.cpp: the snapkv baseline's kept entries per cache set for one layer of the whole
 // prompt (the last `window` tokens always kept and counted in the capacity).
-std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int layer, const float* q, int n_q, int seq);
+std::vector<std::vector<int32_t>> cache_snapkv_select(const RunContext& ctx, int layer, View q, int n_q, int seq);
 // cache-streaming.cpp: the prompt StreamingLLM's cache holds: the first `sink` and the last
 // `window` tokens, at positions 0.. inside the cache.
 std::vector<int32_t> cache_streaming_prompt(const RunContext& ctx, const std::vector<int32_t>& prompt);
 // Before a decoding step: when the cache is full, drops the oldest recent entry of every set and
 // re-rotates the later keys one position down; returns the position the next token enters at.
 int cache_streaming_roll(RunContext& ctx, int seq);
-// Moves keys [from, len) of one head by `delta` positions (post-RoPE keys, rotated in place).
-void rerotate_keys(const Backend& be, const RopeParams& rope, KVHead& h, int head_dim, int from, int delta);
+// Moves keys [from, len) of one (layer, set) by `delta` positions (post-RoPE keys, re-rotated by the backend).
+void rerotate_keys(const Backend& be, const RopeParams& rope, KVCache& cache, int seq, int layer, int set, int from,
+                   int delta);
 
 // decode-greedy.cpp: scores sample.eval_tokens after the prompt, then decodes greedily.
 // last_logits: the prompt's last row; next_pos: position of the first token after the prompt.

@@ -133,7 +133,7 @@ void online_softmax_row(float* s, int nk, int lo, int hi, float& m, float& l, fl
 
 }  // namespace
 
-void attention_avx2(const AttentionArgs& a) {
+void attention_avx2(const AttnHost& a) {
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   if (hd % 8 != 0) return attention_reference(a);
   const int QB = std::max(1, 64 / group);  // queries per task: ~64 rows

@@ -35,7 +35,7 @@ void matmul_reference(float* y, const float* x, Weight w, const float* bias, int
   });
 }
 
-void attention_reference(const AttentionArgs& a) {
+void attention_reference(const AttnHost& a) {
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   pool().parallel_for(a.n_heads * a.n_q, [&](int task) {
     const int h = task / a.n_q, i = task % a.n_q, kvh = h / group;
