@@ -61,8 +61,8 @@ static __global__ void __launch_bounds__(NTHREADS)
   const int rows = it.n_q * group;
   const int p0 = tile.y * BM;
   const int len = lens[it.len_off + kvh];
-  const bf16* Kh = it.k + kvh * it.head_stride;
-  const bf16* Vh = it.v + kvh * it.head_stride;
+  const bf16* Kh = it.k_heads ? it.k_heads[kvh] : it.k + kvh * it.head_stride;
+  const bf16* Vh = it.v_heads ? it.v_heads[kvh] : it.v + kvh * it.head_stride;
   const int ld = p.n_heads * HD;  // row stride of q and out
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 

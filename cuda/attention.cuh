@@ -38,6 +38,10 @@ struct AttnItem {
   const bf16* k = nullptr;
   const bf16* v = nullptr;
   long long head_stride = 0;  // elements from one KV head to the next
+  // When set (device arrays of n_kv_heads pointers): KV head h's rows start at k_heads[h], v_heads[h]
+  // (the engine's cache keeps one backend buffer per (layer, set)); k, v, head_stride are then unused.
+  const bf16* const* k_heads = nullptr;
+  const bf16* const* v_heads = nullptr;
   int len_off = 0;            // this item's KV head lengths are lens[len_off .. len_off + n_kv_heads)
 };
 

@@ -42,7 +42,7 @@ static __global__ void calib_passthrough_kernel(int32_t* keep, int ld_keep, cons
   }
 }
 
-void calib_select(const float* scores, int n_kv, int L, int ld, int span_start, int span_end, const CalibRule& rule,
+void calib_select(const float* scores, int n_kv, int L, int ld, int span_start, int span_end, const CalibSelect& rule,
                   int32_t* keep, int ld_keep, int* kept, int* outliers, CalibWorkspace& ws, cudaStream_t stream) {
   const int n = span_end - span_start;
   ws.host_counts.assign(size_t(n_kv), 0);

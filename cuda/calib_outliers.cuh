@@ -14,11 +14,18 @@
 
 #include "common.cuh"
 #include "device_memory.cuh"
-#include "pipeline_types.h"
 #include "topk.cuh"
 
 namespace pcomp {
 namespace cuda {
+
+// One calibration rule's selection parameters (region: 0 sink, 1 recent, 2 middle, 3 all).
+struct CalibSelect {
+  int region = 3;
+  float threshold = 0.1f;
+  int sink = 0, recent = 0;
+  bool strict = false, equalise = true;
+};
 
 struct CalibWorkspace {
   DevBuf<float> priority;  // [n_kv, n]: a for non-outliers, -inf for outliers
@@ -30,7 +37,7 @@ struct CalibWorkspace {
 // Writes, per head g, the cache indices to keep in ascending order to keep[g * ld_keep ..) (every key
 // outside the span is kept) and their number to kept[g] (host). Returns the number of outliers per
 // head in `outliers` (host) when it is non-null.
-void calib_select(const float* scores, int n_kv, int L, int ld, int span_start, int span_end, const CalibRule& rule,
+void calib_select(const float* scores, int n_kv, int L, int ld, int span_start, int span_end, const CalibSelect& rule,
                   int32_t* keep, int ld_keep, int* kept, int* outliers, CalibWorkspace& ws, cudaStream_t stream);
 
 }  // namespace cuda

@@ -1,26 +1,27 @@
-// The CUDA backend's entry points:
-//   cuda_backend()        backend.h's host-pointer ops, each copying its inputs to the GPU and the
-//                         result back (the op-level interface the tests compare with the CPU twin).
-//                         matmul runs in fp32 for f32 weights and on the tensor cores for bf16
-//                         weights; attention reads K/V rounded to bf16, as the CUDA forward's
-//                         cache holds them.
-//   pcomp_cuda_op_table() the CUDA-only ops of cuda_ops.h, same copy-in/copy-out style.
-// The CUDA forward (forward_cuda.cu) calls the kernels directly on device buffers instead.
+// The CUDA backend: backend.h's interface on the GPU. Buffers are device memory (CudaBuffer, tracked
+// by device_memory.cuh); every op is one or a few launches of the kernel named like its CPU twin
+// (<op>.cu), on the default stream, with no host logic beyond packing launch arguments. The one
+// pipeline (engine/src) drives it exactly as it drives the CPU backend.
+//   dtypes: weight matrices bf16 (uploaded once, converted from f32 where the model holds f32),
+//   the embedding table and everything else f32, the KV cache bf16 (kv_type), scores f64 in the
+//   interface (computed in f32 by kv_score.cu, widened by the combine/pool kernel).
 // Kernels are built for sm_80 and sm_90 only (bf16 tensor cores), so an older GPU is reported as
 // unusable rather than failing at the first launch. cuBLAS is not used: the toolkit this project
 // builds with in CI ships without it, and matmul.cu's kernels cover the shapes the model needs.
+// Compile-checked in CI (no GPU there); test/native/test_backend_ops.cpp runs every op against the
+// plain reference when a GPU is present, scripts/gpu-check.sh the whole pipeline matrix cuda vs cpu.
 #include <algorithm>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../engine/src/backend/backend.h"
 #include "add.cuh"
 #include "attention.cuh"
 #include "calib_outliers.cuh"
-#include "cuda_ops.h"
+#include "decode_attention.cuh"
 #include "device_memory.cuh"
-#include "device_session.cuh"
 #include "embedding.cuh"
 #include "kv_compact.cuh"
 #include "kv_score.cuh"
@@ -56,288 +57,259 @@ const std::string& gpu_problem() {
 
 namespace {
 
-std::mutex g_mu;  // the wrappers share one set of scratch buffers
-
-struct Scratch {
-  DevBuf<float> f[8];
-  DevBuf<bf16> h[4];
-  DevBuf<int32_t> i[4];
-  AttentionWorkspace attn;
-  KvScoreWorkspace score;
-  TopkWorkspace topk;
-  CalibWorkspace calib;
+struct CudaBuffer final : Buffer {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~CudaBuffer() override { dev_free(p); }
 };
-Scratch& scratch() {
-  static Scratch* s = new Scratch();  // never destroyed: the CUDA runtime may be gone at exit
-  return *s;
-}
 
-float* upload(DevBuf<float>& b, const float* src, size_t n) {
-  b.grow(n);
-  to_device(b.get(), src, n * sizeof(float));
-  return b.get();
+void* ptr(const Buffer* b) { return b ? static_cast<const CudaBuffer*>(b)->p : nullptr; }
+template <class T = float>
+T* P(const View& v) {
+  return v.buf ? static_cast<T*>(ptr(v.buf)) + v.off : nullptr;
 }
-int32_t* upload(DevBuf<int32_t>& b, const int32_t* src, size_t n) {
-  b.grow(n);
-  to_device(b.get(), src, n * sizeof(int32_t));
-  return b.get();
-}
-// Uploads f32 values through `tmp` and rounds them to bf16 on the device (round to nearest even).
-bf16* upload_bf16(DevBuf<bf16>& b, DevBuf<float>& tmp, const float* src, size_t n) {
-  upload(tmp, src, n);
-  b.grow(n);
-  convert_f32_to_bf16(b.get(), tmp.get(), n, 0);
-  return b.get();
-}
-void finish() { PCOMP_CUDA_CHECK(cudaDeviceSynchronize()); }
+bf16* B(const Buffer* b) { return static_cast<bf16*>(ptr(b)); }
 
-// ---- backend.h ops ---------------------------------------------------------------------------------
+struct CudaBackend final : Backend {
+  // Launch-argument scratch, reused across calls (a decode step allocates nothing once warm).
+  mutable std::mutex mu;
+  mutable AttentionWorkspace attn;
+  mutable KvScoreWorkspace score;
+  mutable TopkWorkspace topk_ws;
+  mutable CalibWorkspace calib;
+  mutable DevBuf<const bf16*> heads;
+  mutable DevBuf<float> f32a, f32b;
+  mutable DevBuf<bf16> bf16a, bf16b;
+  mutable DevBuf<int32_t> i32a, i32b;
+  mutable std::vector<const bf16*> host_heads;
+  mutable std::vector<AttnItem> host_items;
+  mutable std::vector<int> host_lens;
 
-void be_matmul(float* y, const float* x, Weight w, const float* bias, int T, int N, int K) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const float* dx = upload(s.f[0], x, size_t(T) * K);
-  const float* db = bias ? upload(s.f[2], bias, size_t(N)) : nullptr;
-  s.f[3].grow(size_t(T) * N);
-  if (w.type == WeightType::BF16) {
-    // bf16 weights are the upper halves of f32 values: the bits of __nv_bfloat16 as they are.
-    s.h[0].grow(size_t(N) * K);
-    to_device(s.h[0].get(), w.bf16(), sizeof(uint16_t) * size_t(N) * K);
-    matmul_bf16w(s.f[3].get(), dx, s.h[0].get(), db, T, N, K, 0);
-  } else {
-    const float* dw = upload(s.f[1], w.f32(), size_t(N) * K);
-    matmul_f32(s.f[3].get(), dx, dw, db, T, N, K, 0);
+  const char* name() const override { return "cuda"; }
+
+  Buffer* alloc(size_t bytes) const override {
+    auto* b = new CudaBuffer();
+    b->p = dev_alloc(bytes);
+    b->bytes = bytes;
+    return b;
   }
-  finish();
-  to_host(y, s.f[3].get(), sizeof(float) * size_t(T) * N);
-}
-
-void be_rmsnorm(float* out, const float* x, const float* w, int T, int D, float eps) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  float* dx = upload(s.f[0], x, size_t(T) * D);
-  const float* dw = upload(s.f[1], w, size_t(D));
-  rmsnorm_f32(dx, dx, dw, T, D, eps, 0);
-  finish();
-  to_host(out, dx, sizeof(float) * size_t(T) * D);
-}
-
-void be_rope(float* x, const int32_t* pos, const float* inv_freq, int T, int n_heads, int head_dim) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const int half = head_dim / 2;
-  float* dx = upload(s.f[0], x, size_t(T) * n_heads * head_dim);
-  const float* dinv = upload(s.f[1], inv_freq, size_t(half));
-  const int32_t* dpos = upload(s.i[0], pos, size_t(T));
-  s.f[2].grow(size_t(T) * half * 2);
-  float2* table = reinterpret_cast<float2*>(s.f[2].get());
-  rope_table(table, dpos, dinv, nullptr, T, half, 0);
-  rope_apply(dx, table, T, n_heads, head_dim, 0);
-  finish();
-  to_host(x, dx, sizeof(float) * size_t(T) * n_heads * head_dim);
-}
-
-// Runs items in one launch; the caller holds g_mu.
-void attention_items(const AttentionArgs* items, int n_items, AttnKernel kernel) {
-  if (n_items <= 0) return;
-  Scratch& s = scratch();
-  const AttentionArgs& a0 = items[0];
-  const int H = a0.n_heads, KV = a0.n_kv_heads, hd = a0.head_dim;
-  for (int i = 1; i < n_items; ++i)
-    if (items[i].n_heads != H || items[i].n_kv_heads != KV || items[i].head_dim != hd || items[i].scale != a0.scale ||
-        items[i].sliding_window != a0.sliding_window)
-      throw std::runtime_error("attention batch: items must share head counts, head_dim, scale and window");
-  // q rows of every item, stacked; K/V of every item padded to its longest head.
-  std::vector<AttnItem> di(n_items);
-  std::vector<int> lens(size_t(n_items) * KV);
-  size_t q_rows = 0, kv_elems = 0;
-  std::vector<size_t> kv_off(n_items);
-  for (int i = 0; i < n_items; ++i) {
-    int maxlen = 1;
-    for (int h = 0; h < KV; ++h) maxlen = std::max(maxlen, items[i].kv_len[h]);
-    kv_off[i] = kv_elems;
-    kv_elems += size_t(KV) * maxlen * hd;
-    di[i].q_row0 = int(q_rows);
-    di[i].n_q = items[i].n_q;
-    di[i].head_stride = (long long)maxlen * hd;
-    di[i].len_off = i * KV;
-    for (int h = 0; h < KV; ++h) lens[size_t(i) * KV + h] = items[i].kv_len[h];
-    q_rows += size_t(items[i].n_q);
+  void free(Buffer* b) const override { delete b; }
+  Buffer* wrap(const void* host, size_t bytes) const override {
+    Buffer* b = alloc(bytes);
+    to_device(ptr(b), host, bytes);
+    return b;
   }
-  std::vector<float> hq(q_rows * H * hd), hk(kv_elems, 0.f), hv(kv_elems, 0.f);
-  for (int i = 0; i < n_items; ++i) {
-    std::copy(items[i].q, items[i].q + size_t(items[i].n_q) * H * hd, hq.begin() + size_t(di[i].q_row0) * H * hd);
-    for (int h = 0; h < KV; ++h) {
-      const size_t o = kv_off[i] + size_t(h) * di[i].head_stride;
-      std::copy(items[i].k[h], items[i].k[h] + size_t(items[i].kv_len[h]) * hd, hk.begin() + o);
-      std::copy(items[i].v[h], items[i].v[h] + size_t(items[i].kv_len[h]) * hd, hv.begin() + o);
+  DeviceWeight weight(const Weight& w, size_t n) const override {
+    DeviceWeight d;
+    d.type = WeightType::BF16;
+    d.buf = alloc(n * sizeof(bf16));
+    if (w.type == WeightType::BF16) {
+      to_device(ptr(d.buf), w.data, n * sizeof(bf16));  // the upper halves of f32: __nv_bfloat16's bits
+    } else {
+      std::lock_guard<std::mutex> lock(mu);
+      f32a.grow(n);
+      to_device(f32a.get(), w.data, n * sizeof(float));
+      convert_f32_to_bf16(B(d.buf), f32a.get(), n, 0);
+      PCOMP_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    return d;
+  }
+  void upload(Buffer* dst, size_t off, const void* src, size_t bytes) const override {
+    to_device(static_cast<char*>(ptr(dst)) + off, src, bytes);
+  }
+  void download(void* dst, const Buffer* src, size_t off, size_t bytes) const override {
+    to_host(dst, static_cast<const char*>(ptr(src)) + off, bytes);  // synchronous: waits for the launches
+  }
+  void copy(Buffer* dst, size_t doff, const Buffer* src, size_t soff, size_t bytes) const override {
+    if (bytes)
+      PCOMP_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(ptr(dst)) + doff, static_cast<const char*>(ptr(src)) + soff,
+                                       bytes, cudaMemcpyDeviceToDevice, 0));
+  }
+  WeightType kv_type() const override { return WeightType::BF16; }
+
+  void matmul(View y, View x, const DeviceWeight& w, View bias, int T, int N, int K) const override {
+    if (w.type == WeightType::BF16) matmul_bf16w(P(y), P(x), B(w.buf) , P(bias), T, N, K, 0);
+    else matmul_f32(P(y), P(x), static_cast<const float*>(ptr(w.buf)), P(bias), T, N, K, 0);
+  }
+  void rmsnorm(View out, View x, View w, int T, int D, float eps) const override {
+    rmsnorm_f32(P(out), P(x), P(w), T, D, eps, 0);
+  }
+  void rope(View x, View pos, View inv_freq, int T, int n_heads, int head_dim) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    f32b.grow(size_t(T) * head_dim);  // T * half float2
+    float2* table = reinterpret_cast<float2*>(f32b.get());
+    rope_table(table, P<int32_t>(pos), P(inv_freq), nullptr, T, head_dim / 2, 0);
+    rope_apply(P(x), table, T, n_heads, head_dim, 0);
+  }
+  void silu_mul(View gate, View up, size_t n) const override { silu_mul_f32(P(gate), P(up), n, 0); }
+  void add(View x, View y, size_t n) const override { add_f32(P(x), P(y), n, 0); }
+  void embedding(View out, const DeviceWeight& table, View tokens, int T, int D) const override {
+    if (table.type == WeightType::BF16) embedding_bf16(P(out), B(table.buf), P<int32_t>(tokens), T, D, 0);
+    else embedding_f32(P(out), static_cast<const float*>(ptr(table.buf)), P<int32_t>(tokens), T, D, 0);
+  }
+
+  // Every item in one launch when their q/out rows share buffers (the forward's batch), else one
+  // launch per item. K/V of each item's sets go to the kernel as device pointer tables.
+  void attend(const AttentionArgs& a, AttnKernel kernel) const {
+    if (a.n_items <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    const int H = a.n_heads, KV = a.n_kv_heads, hd = a.head_dim;
+    const size_t row = size_t(H) * hd;
+    bool one_launch = true;
+    for (int i = 0; i < a.n_items; ++i) {
+      const AttentionItem& it = a.items[i];
+      one_launch = one_launch && it.q.buf == a.items[0].q.buf && it.out.buf == a.items[0].out.buf &&
+                   it.q.off == it.out.off && it.q.off % row == 0;
+    }
+    host_heads.resize(size_t(a.n_items) * KV * 2);
+    host_lens.resize(size_t(a.n_items) * KV);
+    for (int i = 0; i < a.n_items; ++i)
+      for (int h = 0; h < KV; ++h) {
+        host_heads[(size_t(i) * 2) * KV + h] = B(a.items[i].k[h]);
+        host_heads[(size_t(i) * 2 + 1) * KV + h] = B(a.items[i].v[h]);
+        host_lens[size_t(i) * KV + h] = a.items[i].kv_len[h];
+      }
+    heads.grow(host_heads.size());
+    to_device(heads.get(), host_heads.data(), host_heads.size() * sizeof(const bf16*));
+    host_items.assign(size_t(a.n_items), AttnItem());
+    for (int i = 0; i < a.n_items; ++i) {
+      AttnItem& d = host_items[i];
+      d.q_row0 = one_launch ? int(a.items[i].q.off / row) : 0;
+      d.n_q = a.items[i].n_q;
+      d.len_off = one_launch ? i * KV : 0;
+      d.k_heads = heads.get() + (size_t(i) * 2) * KV;
+      d.v_heads = heads.get() + (size_t(i) * 2 + 1) * KV;
+    }
+    AttnParams p;
+    p.n_heads = H;
+    p.n_kv_heads = KV;
+    p.head_dim = hd;
+    p.scale = a.scale;
+    p.sliding_window = a.sliding_window;
+    if (one_launch) {
+      p.q = static_cast<const float*>(ptr(a.items[0].q.buf));
+      p.out = static_cast<float*>(ptr(a.items[0].out.buf));
+      attention_batch(p, host_items.data(), a.n_items, host_lens.data(), attn, 0, kernel);
+      return;
+    }
+    for (int i = 0; i < a.n_items; ++i) {
+      p.q = P(a.items[i].q);
+      p.out = P(a.items[i].out);
+      attention_batch(p, &host_items[i], 1, &host_lens[size_t(i) * KV], attn, 0, kernel);
+      PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));  // the workspace's launch arguments are reused
     }
   }
-  const float* dq = upload(s.f[0], hq.data(), hq.size());
-  const bf16* dk = upload_bf16(s.h[0], s.f[1], hk.data(), hk.size());
-  const bf16* dv = upload_bf16(s.h[1], s.f[2], hv.data(), hv.size());
-  for (int i = 0; i < n_items; ++i) {
-    di[i].k = dk + kv_off[i];
-    di[i].v = dv + kv_off[i];
+  void attention(const AttentionArgs& a) const override { attend(a, AttnKernel::Auto); }
+  void decode_attention(const AttentionArgs& a) const override { attend(a, AttnKernel::Split); }
+
+  void log_softmax_pick(View logits, View target, View logprob, View argmax, int T, int V) const override {
+    log_softmax_pick_f32(P(logits), P<int32_t>(target), P(logprob), P<int32_t>(argmax), T, V, 0);
   }
-  s.f[3].grow(hq.size());
-  AttnParams p;
-  p.q = dq;
-  p.out = s.f[3].get();
-  p.n_heads = H;
-  p.n_kv_heads = KV;
-  p.head_dim = hd;
-  p.scale = a0.scale;
-  p.sliding_window = a0.sliding_window;
-  attention_batch(p, di.data(), n_items, lens.data(), s.attn, 0, kernel);
-  finish();
-  std::vector<float> out(hq.size());
-  to_host(out.data(), s.f[3].get(), sizeof(float) * out.size());
-  for (int i = 0; i < n_items; ++i)
-    std::copy(out.begin() + size_t(di[i].q_row0) * H * hd, out.begin() + size_t(di[i].q_row0 + di[i].n_q) * H * hd,
-              items[i].out);
-}
 
-void be_attention(const AttentionArgs& a) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  attention_items(&a, 1, AttnKernel::Auto);
-}
-
-// x[i] = op(x[i], y[i]) on the device, for the element-wise ops that update their first operand in place.
-void inplace_binary(float* x, const float* y, size_t n, void (*op)(float*, const float*, size_t, cudaStream_t)) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  float* dx = upload(s.f[0], x, n);
-  const float* dy = upload(s.f[1], y, n);
-  op(dx, dy, n, 0);
-  finish();
-  to_host(x, dx, sizeof(float) * n);
-}
-
-void be_silu_mul(float* gate, const float* up, size_t n) { inplace_binary(gate, up, n, silu_mul_f32); }
-
-void be_add(float* x, const float* y, size_t n) { inplace_binary(x, y, n, add_f32); }
-
-void be_log_softmax_pick(const float* logits, const int32_t* target, float* out_logprob, int32_t* out_argmax, int T,
-                         int V) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const float* dl = upload(s.f[0], logits, size_t(T) * V);
-  const int32_t* dt = target ? upload(s.i[0], target, size_t(T)) : nullptr;
-  s.f[1].grow(size_t(T));
-  s.i[1].grow(size_t(T));
-  log_softmax_pick_f32(dl, dt, out_logprob ? s.f[1].get() : nullptr, out_argmax ? s.i[1].get() : nullptr, T, V, 0);
-  finish();
-  if (out_logprob) to_host(out_logprob, s.f[1].get(), sizeof(float) * T);
-  if (out_argmax) to_host(out_argmax, s.i[1].get(), sizeof(int32_t) * T);
-}
-
-bool be_supports(Op) { return true; }
-
-// ---- cuda_ops.h ------------------------------------------------------------------------------------
-
-void op_matmul_bf16w(float* y, const float* x, const float* w, const float* bias, int T, int N, int K) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const float* dx = upload(s.f[0], x, size_t(T) * K);
-  const bf16* dw = upload_bf16(s.h[0], s.f[1], w, size_t(N) * K);
-  const float* db = bias ? upload(s.f[2], bias, size_t(N)) : nullptr;
-  s.f[3].grow(size_t(T) * N);
-  matmul_bf16w(s.f[3].get(), dx, dw, db, T, N, K, 0);
-  finish();
-  to_host(y, s.f[3].get(), sizeof(float) * size_t(T) * N);
-}
-
-void op_attention_batch(const AttentionArgs* items, int n_items, int kernel) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  attention_items(items, n_items,
-                  kernel == cuda_ops::ATTN_FLASH ? AttnKernel::Flash
-                  : kernel == cuda_ops::ATTN_SPLIT ? AttnKernel::Split
-                                                   : AttnKernel::Auto);
-}
-
-void op_kv_score(const cuda_ops::KvScoreArgs& a) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const int KV = a.n_kv_heads, hd = a.head_dim;
-  int maxlen = 1;
-  for (int h = 0; h < KV; ++h) maxlen = std::max(maxlen, a.lens[h]);
-  std::vector<float> hk(size_t(KV) * maxlen * hd, 0.f);
-  for (int h = 0; h < KV; ++h) std::copy(a.k[h], a.k[h] + size_t(a.lens[h]) * hd, hk.begin() + size_t(h) * maxlen * hd);
-  const float* dq = upload(s.f[0], a.q_obs, size_t(a.w) * a.n_heads * hd);
-  const bf16* dk = upload_bf16(s.h[0], s.f[1], hk.data(), hk.size());
-  const int n = a.cand_end - a.cand_start;
-  s.f[2].grow(size_t(KV) * n);
-  s.f[3].grow(size_t(KV) * n);
-  kv_score(dq, a.w, dk, (long long)maxlen * hd, a.lens, a.n_heads, KV, hd, a.scale, a.cand_start, a.cand_end, a.weight,
-           s.f[2].get(), s.score, 0);
-  const float* result = s.f[2].get();
-  if (a.pool_kernel > 1) {
-    kv_score_pool(s.f[2].get(), s.f[3].get(), KV, n, a.pool_kernel, a.max_pool, 0);
-    result = s.f[3].get();
+  void kv_write(Buffer* dst, int row0, View src, size_t src_stride, int n, int head_dim) const override {
+    kv_write_f32(B(dst), row0, P(src), src_stride, n, head_dim, 0);
   }
-  finish();
-  to_host(a.out, result, sizeof(float) * size_t(KV) * n);
-}
+  void kv_gather(Buffer* k, Buffer* v, const int32_t* keep, int n, int head_dim) const override {
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    const size_t elems = size_t(n) * head_dim;
+    i32a.grow(size_t(n));
+    to_device(i32a.get(), keep, sizeof(int32_t) * n);
+    bf16a.grow(elems);
+    bf16b.grow(elems);
+    // Out of place (an in-place gather would race), then back.
+    cuda::kv_gather(bf16a.get(), bf16b.get(), 0, 0, B(k), B(v), 0, 0, i32a.get(), 0, n, 1, head_dim, 0);
+    PCOMP_CUDA_CHECK(cudaMemcpyAsync(B(k), bf16a.get(), elems * sizeof(bf16), cudaMemcpyDeviceToDevice, 0));
+    PCOMP_CUDA_CHECK(cudaMemcpyAsync(B(v), bf16b.get(), elems * sizeof(bf16), cudaMemcpyDeviceToDevice, 0));
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
+  }
+  void kv_rope_shift(Buffer* k, int row0, int n, int head_dim, View inv_freq, int delta) const override {
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    const size_t elems = size_t(n) * head_dim;
+    bf16* rows = B(k) + size_t(row0) * head_dim;
+    f32a.grow(elems);
+    f32b.grow(elems);
+    const std::vector<int32_t> shift(size_t(n), delta);
+    i32a.grow(size_t(n));
+    to_device(i32a.get(), shift.data(), sizeof(int32_t) * n);
+    convert_bf16_to_f32(f32a.get(), rows, elems, 0);
+    float2* table = reinterpret_cast<float2*>(f32b.get());
+    rope_table(table, i32a.get(), P(inv_freq), nullptr, n, head_dim / 2, 0);
+    rope_apply(f32a.get(), table, n, 1, head_dim, 0);
+    convert_f32_to_bf16(rows, f32a.get(), elems, 0);
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
+  }
 
-void op_topk(const float* scores, int rows, int n, const int* ks, bool ties_low_first, int32_t* out) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const float* ds = upload(s.f[0], scores, size_t(rows) * n);
-  s.i[0].grow(size_t(rows) * n);
-  topk_indices(ds, rows, n, n, ks, ties_low_first, s.i[0].get(), n, 0, s.topk, 0);
-  finish();
-  to_host(out, s.i[0].get(), sizeof(int32_t) * size_t(rows) * n);
-}
-
-void op_kv_gather(const float* k, const float* v, int len, int n_kv, int hd, const int32_t* keep, int count,
-                  float* out_k, float* out_v) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const size_t n_in = size_t(n_kv) * len * hd, n_out = size_t(n_kv) * count * hd;
-  const bf16* dk = upload_bf16(s.h[0], s.f[0], k, n_in);
-  const bf16* dv = upload_bf16(s.h[1], s.f[1], v, n_in);
-  const int32_t* dkeep = upload(s.i[0], keep, size_t(n_kv) * count);
-  s.h[2].grow(n_out);
-  s.h[3].grow(n_out);
-  kv_gather(s.h[2].get(), s.h[3].get(), (long long)count * hd, 0, dk, dv, (long long)len * hd, 0, dkeep, count, count,
-            n_kv, hd, 0);
-  s.f[2].grow(n_out);
-  s.f[3].grow(n_out);
-  convert_bf16_to_f32(s.f[2].get(), s.h[2].get(), n_out, 0);
-  convert_bf16_to_f32(s.f[3].get(), s.h[3].get(), n_out, 0);
-  finish();
-  to_host(out_k, s.f[2].get(), sizeof(float) * n_out);
-  to_host(out_v, s.f[3].get(), sizeof(float) * n_out);
-}
-
-void op_calib_select(const cuda_ops::CalibArgs& a) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const float* ds = upload(s.f[0], a.scores, size_t(a.n_kv) * a.L);
-  s.i[0].grow(size_t(a.n_kv) * a.L);
-  CalibRule rule;
-  rule.region = CalibRegion(a.region);  // 0 sink, 1 recent, 2 middle, 3 all, as the enum
-  rule.threshold = a.threshold;
-  rule.sink = a.sink;
-  rule.recent = a.recent;
-  rule.strict = a.strict;
-  rule.equalise = a.equalise;
-  calib_select(ds, a.n_kv, a.L, a.L, a.span_start, a.span_end, rule, s.i[0].get(), a.L, a.kept, a.outliers, s.calib, 0);
-  finish();
-  to_host(a.keep, s.i[0].get(), sizeof(int32_t) * size_t(a.n_kv) * a.L);
-}
-
-void op_embedding(const float* embed, int vocab, int D, const int32_t* tokens, int T, float* out) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  Scratch& s = scratch();
-  const bf16* de = upload_bf16(s.h[0], s.f[0], embed, size_t(vocab) * D);
-  const int32_t* dt = upload(s.i[0], tokens, size_t(T));
-  s.f[1].grow(size_t(T) * D);
-  embedding_bf16(s.f[1].get(), de, dt, T, D, 0);
-  finish();
-  to_host(out, s.f[1].get(), sizeof(float) * size_t(T) * D);
-}
+  // Per query head (virtual KV heads: head h reads its set's rows), then the group combine and the
+  // pooling into f64.
+  void kv_score(const KvScoreArgs& a) const override {
+    const int nc = a.cand_end - a.cand_start, H = a.n_heads, per = H / a.n_sets, w = a.n_q - a.row0;
+    if (nc <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    host_heads.resize(size_t(H));
+    host_lens.resize(size_t(H));
+    for (int h = 0; h < H; ++h) {
+      host_heads[h] = B(a.k[h / per]);
+      host_lens[h] = a.kv_len[h / per];
+    }
+    std::vector<int> vis;
+    if (a.visible) {
+      vis.resize(size_t(w) * H);
+      for (int r = 0; r < w; ++r)
+        for (int h = 0; h < H; ++h) vis[size_t(r) * H + h] = a.visible[size_t(r) * a.n_sets + h / per];
+    }
+    heads.grow(size_t(H));
+    to_device(heads.get(), host_heads.data(), sizeof(const bf16*) * H);
+    f32a.grow(size_t(H) * nc);
+    cuda::kv_score(P(a.q) + size_t(a.row0) * H * a.head_dim, w, heads.get(), host_lens.data(),
+                   a.visible ? vis.data() : nullptr, H, H, a.head_dim, float(a.scale), a.cand_start, a.cand_end,
+                   float(1.0 / a.div), f32a.get(), score, 0);
+    const int mode = a.combine == HeadCombine::None ? 0 : a.combine == HeadCombine::GroupSum ? 1
+                     : a.combine == HeadCombine::GroupMean ? 2 : 3;
+    kv_score_combine_pool(f32a.get(), H, a.combine == HeadCombine::None ? H : a.n_groups, mode, nc, a.pool_kernel,
+                          a.max_pool, P<double>(a.out), 0);
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
+  }
+  void topk(View scores, int rows, int n, const int* k, View out) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    topk_indices_f64(P<double>(scores), rows, n, k, /*ties_low_first=*/true, P<int32_t>(out), n, topk_ws, 0);
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
+  }
+  // calib_select writes the kept indices; the interface asks for the evicted ones: the complement,
+  // formed on the host (a row of L indices per head, once per calibrated layer).
+  void calib_outliers(const CalibArgs& a) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    f32a.grow(size_t(a.rows) * a.L);
+    std::vector<double> s64(size_t(a.rows) * a.L);
+    to_host(s64.data(), P<double>(a.score), s64.size() * sizeof(double));
+    std::vector<float> s32(s64.begin(), s64.end());
+    to_device(f32a.get(), s32.data(), s32.size() * sizeof(float));
+    CalibSelect rule;
+    rule.region = int(a.region);  // Sink, Recent, Middle, All: 0..3 as calib_outliers.cu numbers them
+    rule.threshold = float(a.threshold);
+    rule.sink = a.sink;
+    rule.recent = a.recent;
+    rule.strict = a.strict;
+    rule.equalise = a.equalise;
+    i32a.grow(size_t(a.rows) * a.L);
+    std::vector<int> kept(size_t(a.rows));
+    calib_select(f32a.get(), a.rows, a.L, a.L, a.span_start, a.span_end, rule, i32a.get(), a.L, kept.data(), nullptr,
+                 calib, 0);
+    std::vector<int32_t> keep(size_t(a.rows) * a.L), evict(size_t(a.rows) * a.L, 0), count(size_t(a.rows));
+    to_host(keep.data(), i32a.get(), keep.size() * sizeof(int32_t));
+    for (int r = 0; r < a.rows; ++r) {
+      std::vector<char> in(size_t(a.L), 0);
+      for (int i = 0; i < kept[r]; ++i) in[keep[size_t(r) * a.L + i]] = 1;
+      int c = 0;
+      for (int j = 0; j < a.L; ++j)
+        if (!in[j]) evict[size_t(r) * a.L + c++] = j;
+      count[r] = c;
+    }
+    to_device(P<int32_t>(a.evict), evict.data(), evict.size() * sizeof(int32_t));
+    to_device(P<int32_t>(a.count), count.data(), count.size() * sizeof(int32_t));
+  }
+};
 
 }  // namespace
 }  // namespace cuda
@@ -348,33 +320,9 @@ const Backend* cuda_backend(const char** why) {
     if (why) *why = problem.c_str();
     return nullptr;
   }
-  static const Backend b{"cuda",
-                         cuda::be_supports,
-                         cuda::be_matmul,
-                         cuda::be_rmsnorm,
-                         cuda::be_rope,
-                         cuda::be_attention,
-                         cuda::be_silu_mul,
-                         cuda::be_add,
-                         cuda::be_log_softmax_pick};
+  static const cuda::CudaBackend* b = new cuda::CudaBackend();  // never destroyed: the runtime may be gone at exit
   if (why) *why = "";
-  return &b;
+  return b;
 }
 
 }  // namespace pcomp
-
-extern "C" const pcomp::cuda_ops::OpTable* pcomp_cuda_op_table(const char** why) {
-  const std::string& problem = pcomp::cuda::gpu_problem();
-  if (!problem.empty()) {
-    if (why) *why = problem.c_str();
-    return nullptr;
-  }
-  using namespace pcomp::cuda;
-  static const pcomp::cuda_ops::OpTable t{op_matmul_bf16w, op_attention_batch, op_kv_score,   op_topk,
-                                          op_kv_gather,    op_calib_select,    op_embedding,  model_upload,
-                                          model_random,    model_free,         model_bytes,   session_new,
-                                          session_free,    seq_new,            seq_concat,    seq_length,
-                                          session_forward, pipeline_run,       device_name};
-  if (why) *why = "";
-  return &t;
-}

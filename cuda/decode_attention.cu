@@ -44,8 +44,8 @@ static __global__ void __launch_bounds__(WARPS * 32)
     lo = max(first, split * split_keys);
     hi = min(last, (split + 1) * split_keys - 1);
   }
-  const bf16* K = it.k + kvh * it.head_stride;
-  const bf16* V = it.v + kvh * it.head_stride;
+  const bf16* K = it.k_heads ? it.k_heads[kvh] : it.k + kvh * it.head_stride;
+  const bf16* V = it.v_heads ? it.v_heads[kvh] : it.v + kvh * it.head_stride;
   const bool vec = (hd % 8) == 0;
 
   float m = -INFINITY, l = 0.f;

@@ -71,5 +71,20 @@ void kv_append_f32(bf16* dst_k, bf16* dst_v, long long head_stride, const KvRows
   PCOMP_CUDA_LAUNCHED();
 }
 
+static __global__ void kv_write_f32_kernel(bf16* dst, int row0, const float* src, size_t stride, int n, int hd) {
+  const size_t idx = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= size_t(n) * hd) return;
+  const int t = int(idx / hd), d = int(idx % hd);
+  dst[size_t(row0 + t) * hd + d] = __float2bfloat16(src[size_t(t) * stride + d]);
+}
+
+void kv_write_f32(bf16* dst, int row0, const float* src, size_t src_stride, int n, int hd, cudaStream_t stream) {
+  const size_t total = size_t(n) * hd;
+  if (total == 0) return;
+  kv_write_f32_kernel<<<unsigned(ceil_div(total, size_t(PCOMP_KV_COMPACT_BLOCK_SIZE))), PCOMP_KV_COMPACT_BLOCK_SIZE, 0,
+                        stream>>>(dst, row0, src, src_stride, n, hd);
+  PCOMP_CUDA_LAUNCHED();
+}
+
 }  // namespace cuda
 }  // namespace pcomp

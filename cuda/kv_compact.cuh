@@ -20,6 +20,9 @@ void kv_gather(bf16* dst_k, bf16* dst_v, long long dst_head_stride, int dst_row0
 // keep[h * ld + i] = i for i < head, and keep[h * ld + head + mid + i] = tail_start + i for i < tail.
 void kv_keep_edges(int32_t* keep, int ld, int n_kv, int head, int mid, int tail_start, int tail, cudaStream_t stream);
 
+// dst rows [row0, row0 + n) of one head (bf16) = src rows t (f32, src + t * src_stride, hd values).
+void kv_write_f32(bf16* dst, int row0, const float* src, size_t src_stride, int n, int hd, cudaStream_t stream);
+
 #define PCOMP_KV_MAX_HEADS 64
 
 // Destination row of the first new token in each KV head (heads may differ after eviction).

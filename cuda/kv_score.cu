@@ -53,7 +53,7 @@ __device__ __forceinline__ void load_rows(float* qs, const float* q_obs, int pr0
 }  // namespace
 
 static __global__ void __launch_bounds__(NT)
-    kv_score_partial_kernel(const float* q_obs, int w, const bf16* k, long long head_stride, const int* lens,
+    kv_score_partial_kernel(const float* q_obs, int w, const bf16* const* kheads, const int* lens, const int* vis,
                             int n_heads, int hd, float scale, int n_splits, float2* partial) {
   extern __shared__ float qs[];  // RB * hd
   __shared__ float scratch[32];
@@ -61,7 +61,7 @@ static __global__ void __launch_bounds__(NT)
   const int group = gridDim.y > 0 ? n_heads / gridDim.y : 1;
   const int L = lens[kvh], R = w * group;
   const int j = split * NT + threadIdx.x;
-  const bf16* kr = k + kvh * head_stride + size_t(j) * hd;
+  const bf16* kr = kheads[kvh] + size_t(j) * hd;
   for (int pr0 = 0; pr0 < R; pr0 += RB) {
     const int nrows = min(RB, R - pr0);
     __syncthreads();
@@ -71,10 +71,11 @@ static __global__ void __launch_bounds__(NT)
     if (j < L) score_rows(qs, kr, hd, nrows, acc);
     for (int r = 0; r < nrows; ++r) {
       const int obs = (pr0 + r) / group;
-      const bool vis = j < L && j <= L - w + obs;
-      const float s = vis ? acc[r] * scale : -INFINITY;
+      const int seen = vis ? vis[size_t(obs) * gridDim.y + kvh] : L - w + obs + 1;
+      const bool seen_j = j < L && j < seen;
+      const float s = seen_j ? acc[r] * scale : -INFINITY;
       const float m = block_max(s, scratch);
-      const float e = vis ? __expf(s - m) : 0.f;
+      const float e = seen_j ? __expf(s - m) : 0.f;
       const float l = block_sum(e, scratch);
       if (threadIdx.x == 0) partial[(size_t(kvh) * R + pr0 + r) * n_splits + split] = make_float2(m, l);
     }
@@ -95,15 +96,16 @@ static __global__ void kv_score_lse_kernel(const float2* partial, int n_rows_tot
 }
 
 static __global__ void __launch_bounds__(NT)
-    kv_score_sum_kernel(const float* q_obs, int w, const bf16* k, long long head_stride, const int* lens, int n_heads,
-                        int hd, float scale, const float* lse, int cand_start, int cand_end, float weight, float* raw) {
+    kv_score_sum_kernel(const float* q_obs, int w, const bf16* const* kheads, const int* lens, const int* vis,
+                        int n_heads, int hd, float scale, const float* lse, int cand_start, int cand_end, float weight,
+                        float* raw) {
   extern __shared__ float qs[];
   const int kvh = blockIdx.y;
   const int group = n_heads / gridDim.y;
   const int L = lens[kvh], R = w * group;
   const int n = cand_end - cand_start;
   const int j = cand_start + blockIdx.x * NT + threadIdx.x;
-  const bf16* kr = k + kvh * head_stride + size_t(j) * hd;
+  const bf16* kr = kheads[kvh] + size_t(j) * hd;
   float total = 0.f;
   for (int pr0 = 0; pr0 < R; pr0 += RB) {
     const int nrows = min(RB, R - pr0);
@@ -117,7 +119,8 @@ static __global__ void __launch_bounds__(NT)
       for (int r = 0; r < RB; ++r)
         if (r < nrows) {
           const int obs = (pr0 + r) / group;
-          if (j <= L - w + obs) total += __expf(acc[r] * scale - lse[size_t(kvh) * R + pr0 + r]);
+          const int seen = vis ? vis[size_t(obs) * gridDim.y + kvh] : L - w + obs + 1;
+          if (j < seen) total += __expf(acc[r] * scale - lse[size_t(kvh) * R + pr0 + r]);
         }
     }
   }
@@ -134,9 +137,9 @@ static __global__ void kv_score_pool_kernel(const float* in, float* out, int n, 
   out[size_t(blockIdx.y) * n + i] = max_pool ? v : v / float(kernel);
 }
 
-void kv_score(const float* q_obs, int w, const bf16* k, long long head_stride, const int* lens, int n_heads, int n_kv,
-              int head_dim, float scale, int cand_start, int cand_end, float weight, float* raw, KvScoreWorkspace& ws,
-              cudaStream_t stream) {
+void kv_score(const float* q_obs, int w, const bf16* const* k_heads, const int* lens, const int* vis, int n_heads,
+              int n_kv, int head_dim, float scale, int cand_start, int cand_end, float weight, float* raw,
+              KvScoreWorkspace& ws, cudaStream_t stream) {
   if (cand_end <= cand_start || w <= 0) return;
   if (n_kv <= 0 || n_heads % n_kv != 0) throw std::runtime_error("kv_score: n_heads must be a multiple of n_kv");
   const int group = n_heads / n_kv, R = w * group;
@@ -144,17 +147,54 @@ void kv_score(const float* q_obs, int w, const bf16* k, long long head_stride, c
   for (int g = 0; g < n_kv; ++g) max_len = std::max(max_len, lens[g]);
   ws.lens.grow(size_t(n_kv));
   to_device(ws.lens.get(), lens, sizeof(int) * n_kv);
+  const int* dvis = nullptr;
+  if (vis) {
+    ws.vis.grow(size_t(w) * n_kv);
+    to_device(ws.vis.get(), vis, sizeof(int) * size_t(w) * n_kv);
+    dvis = ws.vis.get();
+  }
   const int n_splits = std::max(1, ceil_div(max_len, NT));
   ws.partial.grow(size_t(n_kv) * R * n_splits);
   ws.lse.grow(size_t(n_kv) * R);
   const size_t smem = sizeof(float) * RB * head_dim;
-  kv_score_partial_kernel<<<dim3(n_splits, n_kv), NT, smem, stream>>>(q_obs, w, k, head_stride, ws.lens.get(), n_heads,
+  kv_score_partial_kernel<<<dim3(n_splits, n_kv), NT, smem, stream>>>(q_obs, w, k_heads, ws.lens.get(), dvis, n_heads,
                                                                      head_dim, scale, n_splits, ws.partial.get());
   PCOMP_CUDA_LAUNCHED();
   kv_score_lse_kernel<<<ceil_div(n_kv * R, 128), 128, 0, stream>>>(ws.partial.get(), n_kv * R, n_splits, ws.lse.get());
   PCOMP_CUDA_LAUNCHED();
   kv_score_sum_kernel<<<dim3(ceil_div(cand_end - cand_start, NT), n_kv), NT, smem, stream>>>(
-      q_obs, w, k, head_stride, ws.lens.get(), n_heads, head_dim, scale, ws.lse.get(), cand_start, cand_end, weight, raw);
+      q_obs, w, k_heads, ws.lens.get(), dvis, n_heads, head_dim, scale, ws.lse.get(), cand_start, cand_end, weight, raw);
+  PCOMP_CUDA_LAUNCHED();
+}
+
+static __global__ void kv_score_combine_pool_kernel(const float* raw, int H, int G, int mode, int n, int kernel,
+                                                    bool max_pool, double* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const int g = blockIdx.y, group = H / G;
+  auto at = [&](int j) {
+    double acc = mode == 3 ? -INFINITY : 0.0;
+    for (int h = g * group; h < (g + 1) * group; ++h) {
+      const double v = raw[size_t(h) * n + j];
+      acc = mode == 3 ? fmax(acc, v) : acc + v;
+    }
+    return mode == 2 ? acc / group : acc;
+  };
+  if (kernel <= 1) {
+    out[size_t(g) * n + i] = at(i);
+    return;
+  }
+  const int half = kernel / 2, lo = max(0, i - half), hi = min(n - 1, i + half);
+  double v = max_pool ? -INFINITY : 0.0;
+  for (int t = lo; t <= hi; ++t) v = max_pool ? fmax(v, at(t)) : v + at(t);
+  out[size_t(g) * n + i] = max_pool ? v : v / double(kernel);
+}
+
+void kv_score_combine_pool(const float* raw, int n_heads, int n_groups, int mode, int n, int kernel, bool max_pool,
+                           double* out, cudaStream_t stream) {
+  if (n_groups <= 0 || n <= 0) return;
+  kv_score_combine_pool_kernel<<<dim3(ceil_div(n, 256), n_groups), 256, 0, stream>>>(raw, n_heads, n_groups, mode, n,
+                                                                                     kernel, max_pool, out);
   PCOMP_CUDA_LAUNCHED();
 }
 

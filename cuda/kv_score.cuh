@@ -24,12 +24,20 @@ struct KvScoreWorkspace {
   DevBuf<float2> partial;  // per (KV head, row, key split): (max, sum of exp)
   DevBuf<float> lse;       // per (KV head, row): log-sum-exp of the row's visible scores
   DevBuf<int> lens;
+  DevBuf<int> vis;
 };
 
-// lens: host array of n_kv entries. raw: [n_kv, cand_end - cand_start] (row stride cand_end - cand_start).
-void kv_score(const float* q_obs, int w, const bf16* k, long long head_stride, const int* lens, int n_heads, int n_kv,
-              int head_dim, float scale, int cand_start, int cand_end, float weight, float* raw, KvScoreWorkspace& ws,
-              cudaStream_t stream);
+// k_heads: device array of n_kv pointers (KV head g's rows); lens: host array of n_kv entries;
+// vis: host [w, n_kv] or null: observation row r of head g sees keys [0, vis[r * n_kv + g]) instead
+// of the causal rule. raw: [n_kv, cand_end - cand_start] (row stride cand_end - cand_start).
+void kv_score(const float* q_obs, int w, const bf16* const* k_heads, const int* lens, const int* vis, int n_heads,
+              int n_kv, int head_dim, float scale, int cand_start, int cand_end, float weight, float* raw,
+              KvScoreWorkspace& ws, cudaStream_t stream);
+
+// out[g][i] (f64) = pool over keys of the combine over g's heads of raw [n_heads, n] (f32):
+// mode 0 none (n_groups == n_heads), 1 sum, 2 mean, 3 max (backend.h's HeadCombine); kernel <= 1: no pooling.
+void kv_score_combine_pool(const float* raw, int n_heads, int n_groups, int mode, int n, int kernel, bool max_pool,
+                           double* out, cudaStream_t stream);
 
 // out[g][i] = pool of in[g][i - kernel/2 .. i + kernel/2] within [0, n); in and out are [rows, n].
 void kv_score_pool(const float* in, float* out, int rows, int n, int kernel, bool max_pool, cudaStream_t stream);

@@ -115,5 +115,20 @@ void topk_indices(const float* scores, int rows, int n, int ld, const int* ks, b
   PCOMP_CUDA_LAUNCHED();
 }
 
+static __global__ void narrow_f64_kernel(const double* in, float* out, size_t n) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = float(in[i]);
+}
+
+void topk_indices_f64(const double* scores, int rows, int n, const int* ks, bool ties_low_first, int32_t* out,
+                      int ld_out, TopkWorkspace& ws, cudaStream_t stream) {
+  const size_t total = size_t(rows) * n;
+  if (total == 0) return;
+  ws.f32.grow(total);
+  narrow_f64_kernel<<<unsigned(ceil_div(total, size_t(256))), 256, 0, stream>>>(scores, ws.f32.get(), total);
+  PCOMP_CUDA_LAUNCHED();
+  topk_indices(ws.f32.get(), rows, n, n, ks, ties_low_first, out, ld_out, 0, ws, stream);
+}
+
 }  // namespace cuda
 }  // namespace pcomp

@@ -239,9 +239,9 @@ export class EngineModel {
   }
 
   /**
-   * Throws the UserError run() would give for this config on this model's device (a bad key, a
-   * calibration rule past the layers, a knob the cuda pipeline lacks), without running anything, so
-   * that a run can be refused before it starts.
+   * Throws the UserError run() would give for this config (a bad key, a calibration rule past the
+   * layers), without running anything, so that a run can be refused before it starts. Every preset
+   * and knob runs on every device: the answer does not depend on it.
    */
   checkConfig(config: object): void {
     const problem = this.live().checkConfig(JSON.stringify(config));

@@ -47,10 +47,9 @@ truncation to window − answer. --set chunk.budget=N or --set full.maxTokens=N 
 prints which source each config uses; when the tables were used, the manifest records the choice and a
 resumed run must make the same one.
 
---device cuda uploads the model to the GPU once and runs each sample there (ParallelComp with its KV
-eviction and calibration, and full); a config knob the GPU pipeline does not implement stops the run
-with the knob's name (use --device cpu for it). auto, the default, picks cuda when a usable GPU is
-present. The manifest records the device.
+--device cuda uploads the model to the GPU once and runs each sample there: the same engine and
+pipeline as on the CPU (every preset and knob), only the ops run on the GPU. auto, the default, picks
+cuda when a usable GPU is present. The manifest records the device.
 
 The run directory (default runs/<benchmark>/<model>[-shard-i-of-n]) holds manifest.json, plans/,
 predictions/<config>/<task>.jsonl, scores.csv, scores.arrow and scores.md. Running the same command
@@ -76,7 +75,7 @@ export function register(program: Command): void {
     .option('--model-name <name>', 'the name the length tables are matched against (default: the model folder or Hub name)')
     .addOption(new Option('--lengths <source>', 'prompt lengths: the reference tables per model name, or the trained window').choices(['paper', 'window']).default('paper'))
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
-    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present and it can run every config, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; every preset and knob runs on either').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)

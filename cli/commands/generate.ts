@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--task <name>', 'with --config: use this task\'s context/question templates (default: plain)')
     .option('--trace <file>', 'with --config: write the per-sample trace JSON here')
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
-    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present and it can run every config, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; every preset and knob runs on either').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)
     .addHelpText(
       'after',
@@ -46,8 +46,7 @@ Examples:
   $ pcomp generate --model M --config parallelcomp --context-file book.txt --question "Who is Ada?" --trace t.json
   $ pcomp generate --model M --config parallelcomp --context-file book.txt --question "Who is Ada?" --device cuda
 
---device cuda needs --config: the GPU runs whole samples through a policy; a plain prompt runs on the
-CPU (auto picks it there).`,
+--device cuda runs plain prompts and --config samples alike (auto picks it when a usable GPU is present).`,
     )
     .action(async (opts: GenerateOptions) => {
       const { runGenerate } = await import('../runners/generate.js');

@@ -63,7 +63,7 @@ export function register(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n of the documents (0-based); merge with `pcomp merge`')
     .option('--set <key=value>', 'override a knob of every config (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
-    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present and it can run every config, else cpu; cuda runs parallelcomp and full (other knobs are refused)').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--device <device>', 'where samples run: auto = cuda when a usable GPU is present, else cpu; every preset and knob runs on either').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)

@@ -10,45 +10,37 @@ export function requireCuda(engine: BuildInfo): void {
 }
 
 /**
- * Every config checked against the loaded model's device before a run directory is touched: on cuda
- * a knob the GPU pipeline lacks stops the run here, naming the config and the knob.
+ * Every config checked against the loaded model before a run directory is touched. Both devices run
+ * the one engine, so a refusal here (a bad key, a calibration rule past the model's layers) is the
+ * config's, never the device's.
  */
 export function checkConfigs(model: EngineModel, configs: { name: string; config: object }[]): void {
   for (const { name, config } of configs) {
     try {
       model.checkConfig(config);
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`--config ${name} on device ${model.info.device}: ${e.message}`);
+      if (e instanceof UserError) throw new UserError(`--config ${name}: ${e.message}`);
       throw e;
     }
   }
 }
 
 /**
- * Loads the model for --device and checks every config against the device it landed on. Under auto, a
- * config the GPU pipeline lacks (a RoPE baseline, a *-reference preset) moves the whole run to the CPU
- * with a warning rather than stopping it: auto promises a device that can run the request. An explicit
- * --device cuda still refuses such a config, naming the knob.
+ * Loads the model for --device (auto: cuda when a usable GPU is present, else the CPU) and checks
+ * every config against it. Every preset and knob runs on either device, so there is nothing to fall
+ * back from: a config that fails the check fails on every device, and the model is freed.
  */
 export async function loadForConfigs(
   load: (device: Device) => Promise<EngineModel>,
   device: Device,
   configs: { name: string; config: object }[],
-  warn: (message: string) => void,
 ): Promise<EngineModel> {
   const model = await load(device);
   try {
     checkConfigs(model, configs);
     return model;
   } catch (e) {
-    if (!(e instanceof UserError) || device !== 'auto' || model.info.device === 'cpu') {
-      model.free();
-      throw e;
-    }
     model.free();
-    warn(`--device auto: ${e.message}; running every config on the CPU instead`);
-    const cpu = await load('cpu');
-    checkConfigs(cpu, configs);
-    return cpu;
+    throw e;
   }
 }

@@ -59,7 +59,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
     const tok = await loadTokenizer(modelDir);
-    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs, (m) => log(m, 'warn'));
+    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs);
     try {
       // Where the samples run: --device, with auto resolved by the engine (and by the configs, see loadForConfigs).
       const device = model.info.device;

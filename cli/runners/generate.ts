@@ -11,20 +11,13 @@ import { loadForConfigs, requireCuda } from './device.js';
 
 export async function runGenerate(opts: GenerateOptions): Promise<void> {
   if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
-  if (opts.device === 'cuda') {
-    requireCuda(buildInfo());
-    // The device runs whole samples through a policy (pcomp_run); a bare prompt is CPU-only.
-    if (!opts.config)
-      throw new UserError('--device cuda runs a sample through a policy config: give --config (e.g. --config full or parallelcomp) with --context-file and --question', {
-        hint: 'or use --device cpu (auto picks the CPU for a plain prompt)',
-      });
-  }
+  if (opts.device === 'cuda') requireCuda(buildInfo());
   const dir = await resolveModel(opts.model);
   const tok = await loadTokenizer(dir);
   const load = (device: Device) => EngineModel.load(dir, { threads: opts.threads, device });
   const model = opts.config
-    ? await loadForConfigs(load, opts.device, [{ name: opts.config, config: resolveConfig(opts.config, opts.set) }], (m) => process.stderr.write(`warning: ${m}\n`))
-    : await load('cpu');
+    ? await loadForConfigs(load, opts.device, [{ name: opts.config, config: resolveConfig(opts.config, opts.set) }])
+    : await load(opts.device);
   try {
     if (opts.config) {
       await runWithConfig(opts, model, tok);

@@ -79,7 +79,7 @@ export async function runPpl(opts: PplOptions): Promise<void> {
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
-    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device ?? 'cpu', configs, (m) => log(m, 'warn'));
+    const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device ?? 'cpu', configs);
     try {
       const window = model.info.max_position_embeddings;
       if (protocol === 'default')

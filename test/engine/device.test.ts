@@ -1,9 +1,10 @@
 // Device selection through EngineModel.load: cpu by default, auto resolved by the engine (the CPU
 // here unless the build has CUDA and a usable GPU), cuda refused with the engine's reason when no GPU
-// is usable, and the calls that exist on the CPU only refused on a cuda model.
+// is usable, and on a GPU every call and config running there.
 import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { EngineModel, buildInfo } from '../../engine/index.js';
+import { presetNames, resolveConfig } from '../../engine/policy-config.js';
 import { UserError } from '../../util/errors.js';
 import { writeTinyModel } from '../oracle/model-writer.js';
 import { seededTokens, tempDir } from './helpers.js';
@@ -67,14 +68,29 @@ describe('EngineModel.load device', () => {
     expect((err as UserError).message).toContain(reason);
   });
 
-  it.runIf(gpu)('on cuda, logits are refused and run() refuses a knob the GPU lacks (runs only where a GPU is usable)', async () => {
+  it('every preset passes the config check on the device auto picks (cuda where a GPU is usable: nothing is refused there)', async () => {
+    // 32 layers: the paper's calibration rules name layers up to 32.
+    const deep = writeTinyModel(path.join(tmp.dir, 'deep'), { seed: 12, numLayers: 32 }).dir;
+    const m = await EngineModel.load(deep, { device: 'auto' });
+    try {
+      const names = presetNames();
+      expect(names.length).toBeGreaterThan(5);
+      for (const name of names) expect(() => m.checkConfig(resolveConfig(name)), name).not.toThrow();
+    } finally {
+      m.free();
+    }
+  });
+
+  it.runIf(gpu)('on cuda, logits run and every preset passes the config check (runs only where a GPU is usable)', async () => {
     const m = await EngineModel.load(dir, { device: 'cuda' });
     try {
-      await expect(m.logits([{ tokens: seededTokens(5, m.info.vocab_size, 4) }])).rejects.toThrow(/only pcomp_run runs/);
-      expect(() => m.checkConfig({ 'chunk.enabled': true, 'rope.scaling': 'ntk' })).toThrow(/rope\.scaling=ntk.*use --device cpu/);
+      const l = await m.logits([{ tokens: seededTokens(5, m.info.vocab_size, 4) }]);
+      expect(l.length).toBeGreaterThan(0);
+      expect(() => m.checkConfig({ 'chunk.enabled': true, 'rope.scaling': 'ntk' })).not.toThrow();
       expect(() => m.checkConfig({ 'chunk.enabled': true, 'chunkEvict.enabled': true, 'kvEvict.enabled': true })).not.toThrow();
-      await expect(m.run({ chunks: [seededTokens(20, m.info.vocab_size, 5)], question: seededTokens(4, m.info.vocab_size, 6), maxNewTokens: 2 },
-        { 'chunk.enabled': true, 'rope.scaling': 'ntk' })).rejects.toThrow(/rope\.scaling=ntk.*use --device cpu/);
+      const r = await m.run({ chunks: [seededTokens(20, m.info.vocab_size, 5)], question: seededTokens(4, m.info.vocab_size, 6), maxNewTokens: 2 },
+        { 'chunk.enabled': true, 'rope.scaling': 'ntk' });
+      expect(r.tokens.length).toBeLessThanOrEqual(2);
     } finally {
       m.free();
     }
