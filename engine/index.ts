@@ -102,9 +102,11 @@ export interface ModelInfo {
   /** How the matrices are held: "f32" or "bf16" (PCOMP_WEIGHTS=f32|bf16|auto; auto follows the file). */
   storage_dtype: string;
   compute_dtype: string;
-  /** Where run() executes: the device chosen at load (auto resolves to one of these). */
+  /** Where every call executes: the device chosen at load (auto resolves to one of these). */
   device: 'cpu' | 'cuda';
-  /** On cuda: the GPU's name and the bytes of the weights uploaded to it. */
+  /** The engine backend the device runs on (engine/src/backend/backend.h): "cpu" or "cuda". */
+  backend: string;
+  /** Older engines reported these on cuda; kept optional for reading old run manifests. */
   device_name?: string;
   device_weight_bytes?: number;
 }

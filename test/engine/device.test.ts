@@ -20,7 +20,7 @@ describe('EngineModel.load device', () => {
       const m = await EngineModel.load(dir, opts);
       try {
         expect(m.info.device).toBe('cpu');
-        expect(m.info.device_name).toBeUndefined();
+        expect(m.info.backend).toBe('cpu');
       } finally {
         m.free();
       }

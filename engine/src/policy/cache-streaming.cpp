@@ -18,30 +18,40 @@ int recent_of(const RunContext& ctx) {
 }
 }  // namespace
 
-void rerotate_keys(const Backend& be, const RopeParams& rope, KVCache& cache, int seq, int layer, int set, int from,
-                   int delta) {
-  const int hd = cache.head_dim();
-  if (cache.length(seq, layer, set) - from <= 0 || delta == 0) return;
+namespace {
+// The RoPE table re-rotation uses, on the backend (inv_freq does not depend on the position).
+void upload_inv_freq(const Backend& be, const RopeParams& rope, int hd, DeviceArray& out) {
   if (rope.type == RopeType::Dynamic) throw EngineError("streaming: re-rotating keys needs a RoPE that does not depend on the length");
   std::vector<float> inv(hd / 2);
   rope_inv_freq(rope, hd, 0, inv.data());
-  DeviceArray dinv;
-  dinv.grow(be, inv.size() * sizeof(float));
-  be.upload(dinv.get(), 0, inv.data(), inv.size() * sizeof(float));
-  cache.shift_positions(seq, layer, set, from, delta, dinv.view());
+  out.grow(be, inv.size() * sizeof(float));
+  be.upload(out.get(), 0, inv.data(), inv.size() * sizeof(float));
+}
+}  // namespace
+
+void rerotate_keys(const Backend& be, const RopeParams& rope, KVCache& cache, int seq, int layer, int set, int from,
+                   int delta) {
+  if (cache.length(seq, layer, set) - from <= 0 || delta == 0) return;
+  DeviceArray inv;
+  upload_inv_freq(be, rope, cache.head_dim(), inv);
+  cache.shift_positions(seq, layer, set, from, delta, inv.view());
 }
 
 int cache_streaming_roll(RunContext& ctx, int seq) {
   const int sink = ctx.cfg.streaming_sink, cap = sink + recent_of(ctx);
   int len = ctx.cache.length(seq, 0, 0);
   if (len < cap) return len;
+  // Once per step, not per head: the table and the keep list are the same for every head.
+  DeviceArray inv;
+  upload_inv_freq(ctx.be, ctx.rope, ctx.cache.head_dim(), inv);
+  std::vector<int32_t> keep;
   for (int l = 0; l < ctx.model.cfg.n_layers; ++l)
     for (int s = 0; s < ctx.sets(); ++s) {
-      std::vector<int32_t> keep;
+      keep.clear();
       for (int j = 0; j < ctx.cache.length(seq, l, s); ++j)
         if (j != sink) keep.push_back(j);
       ctx.cache.gather(seq, l, s, keep.data(), int(keep.size()));
-      rerotate_keys(ctx.be, ctx.rope, ctx.cache, seq, l, s, sink, -1);
+      ctx.cache.shift_positions(seq, l, s, sink, -1, inv.view());
     }
   return ctx.cache.length(seq, 0, 0);
 }

@@ -254,7 +254,8 @@ struct CpuBackend final : Backend {
   }
   void kv_rope_shift(Buffer* k, int row0, int n, int hd, View inv_freq, int delta) const override {
     if (n <= 0) return;
-    std::vector<int32_t> shift(n, delta);
+    thread_local std::vector<int32_t> shift;  // reused: a streaming decode step allocates nothing here
+    shift.assign(size_t(n), delta);
     cpu_rope(F(k) + size_t(row0) * hd, shift.data(), P(inv_freq), n, 1, hd);
   }
   void kv_score(const KvScoreArgs& a) const override { cpu::kv_score(a); }
