@@ -176,9 +176,11 @@ TEST(kernel_dispatch_picks_by_features_and_request) {
   CHECK(!k.note.empty());
   k = choose_kernels(zen3, "");
   CHECK(k.f32 == KernelSet::Avx2 && k.bf16 == KernelSet::Avx2 && k.note.empty());
-  k = choose_kernels(spr, "auto");
-  CHECK(k.f32 == KernelSet::Avx2 && k.bf16 == KernelSet::Avx512Bf16);
+  k = choose_kernels(spr, "auto");  // exact by default: bf16 weights widened, activations stay f32
+  CHECK(k.f32 == KernelSet::Avx2 && k.bf16 == KernelSet::Avx2);
   CHECK(k.note.find("AMX") != std::string::npos);
+  k = choose_kernels(spr, "avx512bf16");  // opt-in
+  CHECK(k.f32 == KernelSet::Avx2 && k.bf16 == KernelSet::Avx512Bf16);
   k = choose_kernels(avx512_no_bf16, nullptr);
   CHECK(k.bf16 == KernelSet::Avx2);
   k = choose_kernels(spr, "avx2");
@@ -200,7 +202,7 @@ TEST(active_kernels_match_this_cpu) {
               active_kernels().note.empty() ? "" : "; ", active_kernels().note.c_str());
   if (std::getenv("PCOMP_CPU_KERNEL")) SKIP("PCOMP_CPU_KERNEL is set; the choice is the request's");
   CHECK(active_kernels().f32 == (f.avx2 && f.fma ? KernelSet::Avx2 : KernelSet::Reference));
-  if (f.avx512bf16 && f.avx512bw) CHECK(active_kernels().bf16 == KernelSet::Avx512Bf16);
+  CHECK(active_kernels().bf16 == active_kernels().f32);  // bf16 widened by default (exact)
 }
 
 TEST(matmul_avx512bf16_matches_reference_where_the_cpu_has_it) {

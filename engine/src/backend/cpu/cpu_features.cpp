@@ -75,8 +75,10 @@ KernelChoice choose_kernels(const CpuFeatures& f, const char* request) {
   const KernelSet best_f32 = has_avx2 ? KernelSet::Avx2 : KernelSet::Reference;
   auto note = [&](const std::string& s) { k.note += (k.note.empty() ? "" : "; ") + s; };
   if (want.empty() || want == "auto") {
+    // bf16 weights are widened to f32 by default: VDPBF16PS also rounds the activations to bf16, which
+    // moves logits by ~1e-3 relative, so the same file would score differently by CPU. It is opt-in.
     k.f32 = best_f32;
-    k.bf16 = has_bf16 ? KernelSet::Avx512Bf16 : best_f32;
+    k.bf16 = best_f32;
   } else if (want == "reference") {
     k.f32 = k.bf16 = KernelSet::Reference;
   } else if (want == "avx2") {
@@ -87,8 +89,7 @@ KernelChoice choose_kernels(const CpuFeatures& f, const char* request) {
     k.bf16 = has_bf16 ? KernelSet::Avx512Bf16 : best_f32;
     if (!has_bf16) note("PCOMP_CPU_KERNEL=avx512bf16 but this CPU lacks AVX512_BF16");
   } else {
-    k.f32 = best_f32;
-    k.bf16 = has_bf16 ? KernelSet::Avx512Bf16 : best_f32;
+    k.f32 = k.bf16 = best_f32;
     note("unknown PCOMP_CPU_KERNEL=" + want + " (auto|reference|avx2|avx512bf16); using auto");
   }
   if (!has_avx2 && k.f32 == KernelSet::Reference) note("no AVX2/FMA: plain C++ kernels");

@@ -25,9 +25,10 @@ struct KernelChoice {
   std::string note;                        // why a request was not honoured, or what is missing
 };
 
-// request: null, "" or "auto" picks the fastest the CPU has; "reference", "avx2" or "avx512bf16"
-// asks for one (falling back, with a note, when the CPU lacks it). There is no AMX kernel: a CPU
-// with AMX gets the AVX512_BF16 kernel and a note saying so.
+// request: null, "" or "auto" picks the fastest exact kernel the CPU has (bf16 weights widened to f32,
+// so a bf16 file computes what its f32 widening computes); "reference", "avx2" or "avx512bf16" asks
+// for one (falling back, with a note, when the CPU lacks it). "avx512bf16" also rounds activations to
+// bf16 (VDPBF16PS), trading ~1e-3 relative logit error for prefill speed. There is no AMX kernel.
 KernelChoice choose_kernels(const CpuFeatures& f, const char* request);
 
 // The choice in force for this process (detected once, PCOMP_CPU_KERNEL read once, and the
