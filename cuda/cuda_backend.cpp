@@ -106,10 +106,9 @@ struct CudaBackend final : Backend {
     if (w.type == WeightType::BF16) {
       to_device(ptr(d.buf), w.data, n * sizeof(bf16));  // the upper halves of f32: __nv_bfloat16's bits
     } else {
-      std::lock_guard<std::mutex> lock(mu);
-      f32a.grow(n);
-      to_device(f32a.get(), w.data, n * sizeof(float));
-      convert_f32_to_bf16(B(d.buf), f32a.get(), n, 0);
+      DevBuf<float> tmp(n);  // freed at once: the scratch would otherwise keep the largest matrix's size
+      to_device(tmp.get(), w.data, n * sizeof(float));
+      convert_f32_to_bf16(B(d.buf), tmp.get(), n, 0);
       PCOMP_CUDA_CHECK(cudaDeviceSynchronize());
     }
     return d;
@@ -128,7 +127,7 @@ struct CudaBackend final : Backend {
   WeightType kv_type() const override { return WeightType::BF16; }
 
   void matmul(View y, View x, const DeviceWeight& w, View bias, int T, int N, int K) const override {
-    if (w.type == WeightType::BF16) matmul_bf16w(P(y), P(x), B(w.buf) , P(bias), T, N, K, 0);
+    if (w.type == WeightType::BF16) matmul_bf16w(P(y), P(x), B(w.buf), P(bias), T, N, K, 0);
     else matmul_f32(P(y), P(x), static_cast<const float*>(ptr(w.buf)), P(bias), T, N, K, 0);
   }
   void rmsnorm(View out, View x, View w, int T, int D, float eps) const override {
