@@ -53,8 +53,9 @@ describe('hostile chat templates stop with a clear error naming tokenizer_config
       expect(msg).toContain(cfgFile);
       expect(msg).toContain('chat_template');
       expect(msg).toMatch(/stopped: the template/);
-      // Rendered again, it is stopped again the same way: nothing of the first render's budget lingers.
-      expect(() => tok.applyChatTemplate(user('line one\nline two'))).toThrow(msg);
+      // Rendered again, it is stopped again (which budget runs out first may depend on the machine's
+      // speed): the first render's stop does not linger, and nothing else broke.
+      expect(() => tok.applyChatTemplate(user('line one\nline two'))).toThrow(/stopped: the template/);
     }, 30_000);
   }
 
