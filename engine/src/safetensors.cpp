@@ -105,7 +105,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(new MappedFile
                         std::to_string(info.numel()) + " x " + std::to_string(dtype_size(info.dtype)) + " bytes)");
     info.data = base + size_t(b);
     info.begin = size_t(b);
-    tensors_.emplace(info.name, std::move(info));
+    if (!tensors_.emplace(info.name, std::move(info)).second)
+      throw EngineError(where + ": named twice in the safetensors header");
   }
   // The format's own rule (huggingface/safetensors, safetensors/src/tensor.rs: Metadata::validate and
   // read_metadata): sorted by data_offsets, the tensors tile the byte buffer exactly -- the first

@@ -130,6 +130,23 @@ describe('the data section follows the safetensors rules', () => {
     expectNames(msg, b.file, b.name!, 'gap of 8 bytes');
   });
 
+  it('a tensor named twice in the header', async () => {
+    const dir = fresh();
+    const file = st(dir);
+    const bytes = readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+    // JSON.stringify cannot write a duplicate key: splice a second copy of one entry into the text.
+    const entry = JSON.stringify(header['model.norm.weight']);
+    let json = JSON.stringify(header).replace(/}$/, `,"model.norm.weight":${entry}}`);
+    json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    writeFileSync(file, Buffer.concat([prefix, Buffer.from(json), bytes.subarray(8 + headerLength)]));
+    const msg = await loadError(dir);
+    expectNames(msg, file, "'model.norm.weight'", 'named twice');
+  });
+
   it('trailing data in one shard of a sharded checkpoint', async () => {
     const dir = fresh({ shards: 2 });
     const b = corrupt.trailingData(dir, 4, 'lm_head.weight');
