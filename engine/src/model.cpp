@@ -77,6 +77,13 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
     throw EngineError(path + ": not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw EngineError(path + ": expected a JSON object");
+  {
+    // Python's json (what transformers reads config.json with) keeps the last of duplicate keys,
+    // this parser's get() the first: a duplicated field is ambiguous, so refused.
+    std::set<std::string> seen;
+    for (const auto& kv : j.obj)
+      if (!seen.insert(kv.first).second) throw EngineError(path + ": field \"" + kv.first + "\" appears twice");
+  }
   ModelConfig c;
   const JsonValue* archs = j.get("architectures");
   if (archs && archs->is_array() && !archs->arr.empty() && archs->arr[0].is_string()) c.architecture = archs->arr[0].str;

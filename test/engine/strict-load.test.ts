@@ -213,6 +213,14 @@ describe('config fields that change the forward pass and are not implemented are
     });
   }
 
+  it('a field given twice in config.json (Python keeps the last, so which one is meant is unclear)', async () => {
+    const dir = fresh();
+    const text = readFileSync(cfg(dir), 'utf8').replace(/}\s*$/, ',\n  "num_hidden_layers": 7\n}');
+    writeFileSync(cfg(dir), text);
+    const msg = await loadError(dir);
+    expectNames(msg, cfg(dir), '"num_hidden_layers" appears twice');
+  });
+
   it('Qwen2 use_sliding_window on only the upper layers (max_window_layers)', async () => {
     const dir = fresh({ architecture: 'Qwen2ForCausalLM', numLayers: 3 });
     corrupt.editConfig(dir, 'use_sliding_window', true);
