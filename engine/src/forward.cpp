@@ -67,6 +67,10 @@ ModelWeights::ModelWeights(const Model& m, const Backend& b) : model(m), be(b) {
     d.bq = vec(w.bq, Q);
     d.bk = vec(w.bk, KVd);
     d.bv = vec(w.bv, KVd);
+    d.bo = vec(w.bo, D);
+    d.b_gate = vec(w.b_gate, F);
+    d.b_up = vec(w.b_up, F);
+    d.b_down = vec(w.b_down, D);
   }
   // The embedding table stays f32 on every device (token lookups agree bit for bit).
   embed.buf = be.wrap(m.embed, size_t(c.vocab) * D * sizeof(float));
@@ -77,7 +81,7 @@ ModelWeights::ModelWeights(const Model& m, const Backend& b) : model(m), be(b) {
 
 ModelWeights::~ModelWeights() {
   for (DeviceLayer& d : layers) {
-    for (Buffer* b : {d.attn_norm, d.ffn_norm, d.bq, d.bk, d.bv}) be.free(b);
+    for (Buffer* b : {d.attn_norm, d.ffn_norm, d.bq, d.bk, d.bv, d.bo, d.b_gate, d.b_up, d.b_down}) be.free(b);
     for (DeviceWeight* w : {&d.wq, &d.wk, &d.wv, &d.wo, &d.w_gate, &d.w_up, &d.w_down}) be.free(w->buf);
   }
   be.free(embed.buf);
@@ -215,13 +219,13 @@ void forward(const ModelWeights& mw, KVCache& cache, const std::vector<SeqInput>
       if (decode) be.decode_attention(args);
       else be.attention(args);
     }
-    be.matmul(ws.xn.view(), ws.att.view(), w.wo, View(), T, D, H * hd);
+    be.matmul(ws.xn.view(), ws.att.view(), w.wo, w.bo, T, D, H * hd);
     be.add(ws.x.view(), ws.xn.view(), size_t(T) * D);
     be.rmsnorm(ws.xn.view(), ws.x.view(), w.ffn_norm, T, D, c.eps);
-    be.matmul(ws.gate.view(), ws.xn.view(), w.w_gate, View(), T, F, D);
-    be.matmul(ws.up.view(), ws.xn.view(), w.w_up, View(), T, F, D);
+    be.matmul(ws.gate.view(), ws.xn.view(), w.w_gate, w.b_gate, T, F, D);
+    be.matmul(ws.up.view(), ws.xn.view(), w.w_up, w.b_up, T, F, D);
     be.silu_mul(ws.gate.view(), ws.up.view(), size_t(T) * F);
-    be.matmul(ws.xn.view(), ws.gate.view(), w.w_down, View(), T, D, F);
+    be.matmul(ws.xn.view(), ws.gate.view(), w.w_down, w.b_down, T, D, F);
     be.add(ws.x.view(), ws.xn.view(), size_t(T) * D);
   }
   for (const auto& it : items) cache.finish_append(it.seq, it.n);

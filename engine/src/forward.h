@@ -38,6 +38,7 @@ struct DeviceLayer {
   Buffer *attn_norm = nullptr, *ffn_norm = nullptr;
   DeviceWeight wq, wk, wv, wo, w_gate, w_up, w_down;
   Buffer *bq = nullptr, *bk = nullptr, *bv = nullptr;
+  Buffer *bo = nullptr, *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;  // Llama attention_bias / mlp_bias
 };
 struct ModelWeights {
   ModelWeights(const Model& m, const Backend& be);
