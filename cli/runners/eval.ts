@@ -61,7 +61,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const tok = await loadTokenizer(modelDir);
     const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs);
     try {
-      // Where the samples run: --device, with auto resolved by the engine (and by the configs, see loadForConfigs).
+      // Where the samples run: --device, with auto resolved by the engine (every config runs on either device).
       const device = model.info.device;
       const window = model.info.max_position_embeddings;
       const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
