@@ -61,7 +61,7 @@ function native(): NativeAddon {
 }
 
 /** The engine embeds engine/knobs.json at build time: an engine built from another version is refused. */
-function checkSchemaBuild(a: NativeAddon): void {
+export function checkSchemaBuild(a: { knobSchema?: () => string }): void {
   const rebuild = 'rebuild with `npm run build`';
   if (typeof a.knobSchema !== 'function') throw new UserError(`the native engine predates engine/knobs.json; ${rebuild}`);
   let built: string;

@@ -457,10 +457,16 @@ const char* knob_schema_source() { return kKnobsJsonText; }
 std::vector<std::string> stage_keys(const StageSpec& s) {
   const size_t open = s.key.find('{');
   if (open == std::string::npos) return {s.key};
+  const std::string knob = s.key.substr(open + 1, s.key.size() - open - 2);
   std::vector<std::string> out;
   for (const KnobSpec& k : knob_schema().knobs)
-    if (k.key == s.key.substr(open + 1, s.key.size() - open - 2))
-      for (const auto& v : k.values) out.push_back(s.key.substr(0, open) + v);
+    if (k.key == knob)
+      for (const auto& v : k.values) {
+        bool allowed = true;  // the stage's own conditions on that knob (rope-{rope.scaling}: not none)
+        for (const KnobCondition& c : s.when)
+          if (c.key == knob && !holds(c, jstr(v))) allowed = false;
+        if (allowed) out.push_back(s.key.substr(0, open) + v);
+      }
   return out;
 }
 

@@ -111,7 +111,8 @@ const char* knob_schema_source();
 // type fields, range text, host flag and the default the engine applies, every stage with the
 // registry keys it can expand to.
 std::string knob_schema_json();
-// Every registry key a stage can name: its key, or one per value of the {knob} it ends in.
+// Every registry key a stage can name: its key, or one per value of the {knob} it ends in that the
+// stage's own conditions allow (rope-{rope.scaling} runs only when rope.scaling is not none).
 std::vector<std::string> stage_keys(const StageSpec& s);
 
 // The registry keys the knobs switch on, in order: the schema's stages whose conditions hold.
