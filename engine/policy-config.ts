@@ -88,7 +88,7 @@ function checkRule(raw: unknown, knob: Knob, where: string): CalibRule {
   const { region, from, to } = r;
   const regions = knob.type.kind === 'calib-rules' ? knob.type.regions : [];
   if (typeof region !== 'string' || !regions.includes(region)) badValue(knob, where, raw);
-  if (!Number.isInteger(from) || !Number.isInteger(to) || (from as number) < 1 || (to as number) < (from as number)) {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || (from as number) < 1 || (to as number) < (from as number) || (to as number) > 2147483647) {
     throw new UserError(`${where}: knob "${knob.key}": rule ${JSON.stringify(raw)} needs integer layers 1 <= from <= to`);
   }
   return { region: region as CalibRule['region'], from: from as number, to: to as number };

@@ -90,7 +90,7 @@ export function fits(type: KnobType, value: unknown): boolean {
         const keys = Object.keys(r);
         const { region, from, to } = r as Record<string, unknown>;
         return keys.length === 3 && typeof region === 'string' && type.regions.includes(region) &&
-          Number.isInteger(from) && Number.isInteger(to) && (from as number) >= 1 && (to as number) >= (from as number);
+          Number.isInteger(from) && Number.isInteger(to) && (from as number) >= 1 && (to as number) >= (from as number) && (to as number) <= 2147483647;
       });
   }
 }

@@ -100,7 +100,7 @@ function invalidValues(k: Knob): unknown[] {
     case 'calib-rules': {
       const r = { region: t.regions[0]!, from: 1, to: 2 };
       return [null, 'sink:1-2', {}, [r, 'x'], [{ ...r, region: 'edge' }], [{ ...r, from: 0 }], [{ ...r, from: 3, to: 2 }],
-        [{ ...r, from: 1.5 }], [{ ...r, extra: 1 }], [{ region: r.region, from: 1 }]];
+        [{ ...r, from: 1.5 }], [{ ...r, to: 2147483648 }], [{ ...r, extra: 1 }], [{ region: r.region, from: 1 }]];
     }
   }
 }
