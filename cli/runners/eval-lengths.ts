@@ -28,7 +28,7 @@ export interface LengthsScale {
 }
 
 const scaled = (n: number, s?: LengthsScale) => (s ? Math.floor(n * s.factor) : n);
-const scaleNote = (s?: LengthsScale) => (s ? ` × ${s.factor} (${s.model} sized as ${BUILTIN_LENGTHS.modelName}, scaled to its window)` : '');
+const scaleNote = (s?: LengthsScale) => (s ? `; × ${s.factor}: ${s.model} sized as ${BUILTIN_LENGTHS.modelName}, scaled to its window` : '');
 
 export interface EvalLengths extends SampleLengths {
   /** Unchunked configs: the prompt is middle-truncated to this many tokens (sent as full.maxTokens). */

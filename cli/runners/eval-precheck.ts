@@ -8,7 +8,9 @@
 //            would refuse later), and each task's answer length against the window for unchunked configs
 //   knobs    a --set knob the config does not use, a budget beyond the trained window: warnings
 import type { Benchmark, TaskDef } from '../../datasets/registry.js';
-import { streamRecords } from '../../datasets/records.js';
+import { streamRecords, type AnyRecord, type InfiniteBenchRecord, type LongBenchRecord } from '../../datasets/records.js';
+import { scoreTask } from '../../datasets/score.js';
+import { infiniteBenchLabel } from '../../datasets/metrics/infinitebench.js';
 import { cachedTaskFile, pullCommand } from '../../datasets/store.js';
 import { hubReachable, type HubEnv } from '../../datasets/hub.js';
 import { fillTemplate, templateFields, usesChatTemplate } from '../../datasets/prompts.js';
@@ -22,14 +24,14 @@ import type { EvalLengths } from './eval-lengths.js';
  * Without --data-dir, every task file must be in the cache or fetchable. Offline or with the hub unreachable
  * (probed with a short timeout, never a hang), the missing ones are an error before anything is written.
  */
-export async function requireTaskData(benchmark: Benchmark, tasks: readonly TaskDef[], env: HubEnv, opts: { dataDir?: string; probeTimeoutMs?: number } = {}): Promise<void> {
+export async function requireTaskData(benchmark: Benchmark, tasks: readonly TaskDef[], env: HubEnv, opts: { dataDir?: string; probeTimeoutMs?: number; wholeBenchmark?: boolean } = {}): Promise<void> {
   if (opts.dataDir) return;
   const missing: TaskDef[] = [];
   for (const t of tasks) if (!(await cachedTaskFile(t, env))) missing.push(t);
   if (missing.length === 0) return;
   const probe = await hubReachable(env, { type: 'dataset', name: missing[0]!.hub.repo }, opts.probeTimeoutMs);
   if (probe.ok) return; // locateTaskFiles pulls them before the first sample
-  const all = missing.length === tasks.length;
+  const all = missing.length === tasks.length && opts.wholeBenchmark === true;
   const names = missing.map((t) => t.name);
   const what = all ? `no ${benchmark} data in the cache` : `${missing.length} ${benchmark} task file${missing.length === 1 ? ' is' : 's are'} not in the cache (${names.join(', ')})`;
   throw new UserError(`${what} (${env.cacheDir}), and it cannot be downloaded: ${probe.reason}`, {
@@ -103,6 +105,8 @@ export async function precheckEval(x: PrecheckInput): Promise<{ skipped: Skipped
     if (x.limit === 0) continue;
     const chunked = x.configs.filter(({ config }) => config['chunk.enabled']);
     for await (const { record, line } of streamRecords(file, task.recordFormat, { limit: x.limit, onProblem: (m) => problems.push(m) })) {
+      const unscorable = answerFormatProblem(task, record);
+      if (unscorable) problems.push(`${file}:${line}: ${unscorable}`);
       if (chunked.length === 0) continue;
       const measured = promptParts(task, record, x.tok);
       for (const { name, config } of chunked) {
@@ -132,6 +136,32 @@ export async function precheckEval(x: PrecheckInput): Promise<{ skipped: Skipped
 function listed(lines: readonly string[]): string {
   const more = lines.length > SHOWN ? `\n  … and ${lines.length - SHOWN} more` : '';
   return lines.slice(0, SHOWN).join('\n  ') + more;
+}
+
+/**
+ * Whether the official metric can score this record at all: its answers are scored against an empty prediction,
+ * as the running score does after the first sample (a retrieval answer without its "Paragraph N" marker, an
+ * InfiniteBench choice without options). What the metric refuses is a malformed record, found before any work.
+ */
+function answerFormatProblem(task: TaskDef, record: AnyRecord): string | undefined {
+  try {
+    if (task.recordFormat === 'longbench') {
+      const r = record as LongBenchRecord;
+      scoreTask(task.name, [{ pred: '', answers: r.answers, all_classes: r.all_classes, length: r.length }]);
+    } else {
+      let label: unknown;
+      try {
+        label = infiniteBenchLabel(task.name, record as InfiniteBenchRecord);
+      } catch (e) {
+        return (e as Error).message; // as eval-predict's officialFields reports it
+      }
+      scoreTask(task.name, [{ pred: '', answers: Array.isArray(label) ? label : [label], all_classes: null, length: 0 }]);
+    }
+    return undefined;
+  } catch (e) {
+    if (isUserError(e)) return e.message.replace(/^[\w-]+: prediction 0: /, '');
+    throw e;
+  }
 }
 
 /** An unchunked config middle-truncates any prompt, but it needs room for one before the answer. */
@@ -203,7 +233,10 @@ export function ignoredBy(key: string, config: PolicyConfig): string | undefined
   return undefined;
 }
 
-/** A --set knob that some config ignores, and a budget beyond the trained window, as warning lines. */
+/**
+ * A --set knob that no chosen config uses (--set applies to every config, so one config ignoring a knob another
+ * uses is expected), and a budget beyond the trained window, as warning lines.
+ */
 export function knobWarnings(configs: ReadonlyArray<{ name: string; config: PolicyConfig }>, sets: readonly string[], window: number): string[] {
   const out: string[] = [];
   for (const item of sets) {
@@ -212,7 +245,7 @@ export function knobWarnings(configs: ReadonlyArray<{ name: string; config: Poli
       const why = ignoredBy(key, config);
       return why ? [`${name} (${why})`] : [];
     });
-    if (ignoring.length > 0) out.push(`--set ${item}: has no effect on ${ignoring.join(', ')}`);
+    if (ignoring.length > 0 && ignoring.length === configs.length) out.push(`--set ${item}: has no effect on ${ignoring.join(', ')}`);
   }
   for (const { name, config } of configs) {
     if (config['chunk.enabled'] && hasOwnChunkBudget(config) && Number(config['chunk.budget']) > window)

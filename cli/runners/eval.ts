@@ -53,7 +53,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
   const spec = opts.model ?? DEFAULT_MODEL;
   let table: string | undefined;
   try {
-    await requireTaskData(benchmark, tasks, env, { dataDir: opts.dataDir });
+    await requireTaskData(benchmark, tasks, env, { dataDir: opts.dataDir, wholeBenchmark: opts.tasks === undefined });
     const files = await withDataHint(benchmark, () => locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log }));
     const modelDir = await resolveModel(spec, { env });
     const name = modelName(spec, modelDir);
