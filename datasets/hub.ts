@@ -63,7 +63,7 @@ export async function hubReachable(env: HubEnv, repo: RepoRef, timeoutMs = PROBE
   const headers: Record<string, string> = env.token ? { Authorization: `Bearer ${env.token}` } : {};
   try {
     const res = await (env.fetch ?? fetch)(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-    await res.body?.cancel().catch(() => undefined);
+    await res.arrayBuffer().catch(() => undefined); // read to the end: a cancelled body can spoil the pooled connection
     if (res.ok || res.status === 401 || res.status === 403) return { ok: true };
     return { ok: false, reason: `${env.endpoint} answered HTTP ${res.status} for ${repo.name}` };
   } catch (e) {

@@ -65,7 +65,8 @@ const STORY_PREFIX_CHARS = 65536;
  * per token (`pcomp ppl` cuts each to the longest length). Same seeds, same text on every machine.
  */
 export function storiesSource(n: number, maxLength: number): PplSource {
-  const documents = Array.from({ length: n }, (_, i) => ({ id: `stories-${i}`, text: storyDocument(STORIES.firstSeed + i, maxLength * STORIES.charsPerToken + 2048) }));
+  const chars = Math.max(maxLength * STORIES.charsPerToken + 2048, STORY_PREFIX_CHARS);
+  const documents = Array.from({ length: n }, (_, i) => ({ id: `stories-${i}`, text: storyDocument(STORIES.firstSeed + i, chars) }));
   const prefix = createHash('sha256');
   for (const d of documents) prefix.update(d.text.slice(0, STORY_PREFIX_CHARS)).update('\0');
   return {
@@ -80,6 +81,8 @@ export interface DefaultSource {
   spec: 'pg19' | 'stories';
   /** The one line that says what was used and why. */
   note: string;
+  /** PG19 found in the cache: read it from there without touching the network. */
+  fromCache?: boolean;
 }
 
 /**
@@ -89,7 +92,7 @@ export interface DefaultSource {
 export async function defaultPplSource(env: HubEnv, timeoutMs = PROBE_TIMEOUT_MS): Promise<DefaultSource> {
   const repo = { type: 'dataset' as const, name: PG19.repo };
   const cached = await snapshot({ ...env, offline: true }, repo, { revision: PG19.revision, paths: [PG19.file] }).then(() => true, () => false);
-  if (cached) return { spec: 'pg19', note: `data: PG19 test books (${PG19.repo}, from the cache ${env.cacheDir}); --data picks another source` };
+  if (cached) return { spec: 'pg19', fromCache: true, note: `data: PG19 test books (${PG19.repo}, from the cache ${env.cacheDir}); --data picks another source` };
   const probe = await hubReachable(env, repo, timeoutMs);
   if (probe.ok) return { spec: 'pg19', note: `data: PG19 test books (${PG19.repo}, downloading into ${env.cacheDir}); --data stories needs no download` };
   return {

@@ -76,16 +76,18 @@ export async function runPpl(given: PplOptions): Promise<void> {
         if (problem) throw new UserError(`--len ${formatLength(length)}: ${problem}`, { hint: 'use longer lengths, or lower --eval-tokens / --query-tokens' });
       }
     let data = opts.data;
+    let dataEnv = env;
     if (data === undefined) {
       const chosen = protocol === 'paper' ? { spec: 'narrativeqa' as const, note: 'data: NarrativeQA (LongBench), as --protocol paper needs its questions' } : await defaultPplSource(env);
       data = chosen.spec;
+      if ('fromCache' in chosen && chosen.fromCache) dataEnv = { ...env, offline: true };
       log(chosen.note);
     }
     if (protocol === 'paper' && data !== 'narrativeqa' && !data.endsWith('.jsonl'))
       throw new UserError(`--protocol paper: needs NarrativeQA questions; use --data narrativeqa (or a LongBench-format .jsonl), not ${data}`);
     // The stories source is one long document unless --samples says more (full attention at 128K costs minutes each).
     const samples = opts.samples ?? (data === 'stories' ? 1 : 10);
-    const source = await loadPplSource(data, { samples, env, onLog: log, maxLength: lengths[lengths.length - 1]! });
+    const source = await loadPplSource(data, { samples, env: dataEnv, onLog: log, maxLength: lengths[lengths.length - 1]! });
     const tok = await loadTokenizer(modelDir);
     const tokens = tokenizeDocuments(source.documents, tok, lengths[lengths.length - 1]!);
     checkReach(data, lengths, tokens);
