@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option('-m, --model <model>', 'model folder, Hub id (org/name[@revision]) or builtin:tiny (the default: a toy model, said on the first line)')
     .requiredOption('--len <lengths>', 'context lengths: 2k,4k,131072 or a doubling range 2k..128k', parseLengths)
     .option('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`)', 'full,parallelcomp')
-    .option('--data <source>', 'pg19 | narrativeqa | stories | a .txt, .jsonl or .parquet file (default: pg19, offline stories)')
+    .option('--data <source>', 'pg19 | narrativeqa | stories | a .txt, .jsonl or .parquet file (default: pg19, or stories offline; narrativeqa under --protocol paper)')
     .option('--samples <n>', 'documents to use, the first n of the source (default: 10; 1 of stories)', parsePositive)
     .option('--eval-tokens <n>', 'tokens scored at the end of each length, capped at L/2 (default: 1024, at most window/4)', parsePositive)
     .option('--query-tokens <n>', 'context tokens before them that score the chunks (default: 64, at most window/8)', parsePositive)
