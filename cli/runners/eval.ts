@@ -59,8 +59,9 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
     const name = modelName(spec, modelDir);
     const lengthsMode = opts.lengths ?? 'paper';
     const window = trainedWindow(modelDir);
-    // A built-in model is sized as the tables size Llama-2-7B-chat-4K, scaled to its window (eval-lengths.ts BUILTIN_LENGTHS).
-    const scale: LengthsScale | undefined = isBuiltinModel(spec) && opts.modelName === undefined && lengthsMode === 'paper'
+    // On LongBench a built-in model is sized as the tables size Llama-2-7B-chat-4K, scaled to its window (eval-lengths.ts
+    // BUILTIN_LENGTHS). InfiniteBench keeps the trained-window sizes `pcomp reproduce` T-IB runs with, so its runs continue.
+    const scale: LengthsScale | undefined = isBuiltinModel(spec) && opts.modelName === undefined && lengthsMode === 'paper' && benchmark !== 'infinitebench'
       ? { factor: window / BUILTIN_LENGTHS.window, model: spec } : undefined;
     const tableName = scale ? BUILTIN_LENGTHS.modelName : opts.modelName ?? name;
     if (!tableName.trim()) throw new UserError('--model-name: give the name the length tables are matched against');
