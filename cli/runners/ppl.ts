@@ -26,6 +26,7 @@ import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample, type Protocol } from './ppl-sample.js';
 import { loadForConfigs, requireCuda } from './device.js';
 import { DEFAULT_MODEL, defaultModelNote, isBuiltinModel, pplTokenDefaults, trainedWindow } from './defaults.js';
+import { knobWarnings } from './eval-precheck.js';
 
 interface NamedConfig {
   name: string;
@@ -64,12 +65,14 @@ export async function runPpl(given: PplOptions): Promise<void> {
   try {
     const modelDir = await resolveModel(spec, { env });
     const name = modelName(spec, modelDir);
-    const sized = pplTokenDefaults(trainedWindow(modelDir));
+    const trained = trainedWindow(modelDir);
+    const sized = pplTokenDefaults(trained);
     const opts = { ...given, evalTokens: given.evalTokens ?? sized.evalTokens, queryTokens: given.queryTokens ?? sized.queryTokens };
     const protocol = opts.protocol as Protocol;
     const lengths = opts.len;
     const shard = opts.shard ? parseShard(opts.shard) : WHOLE;
     const configs = parseConfigs(opts.config, opts.set);
+    for (const w of knobWarnings(configs, opts.set, trained)) log(w, 'warn');
     if (protocol === 'default')
       for (const length of lengths) {
         const problem = lengthProblem(length, opts.evalTokens, opts.queryTokens);
