@@ -81,6 +81,7 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
         modelDir: resolve(modelDir),
         modelName: name,
         command: ['pcomp', 'eval', ...process.argv.slice(3)].join(' '),
+        tokenizer: tok.backend,
       });
       try {
         for (const w of run.warnings) log(w, 'warn');

@@ -100,6 +100,7 @@ export async function runPpl(opts: PplOptions): Promise<void> {
         modelDir: path.resolve(modelDir),
         modelName: name,
         command: ['pcomp', 'ppl', ...process.argv.slice(3)].join(' '),
+        tokenizer: tok.backend,
       });
       for (const w of store.run.warnings) log(w, 'warn');
       try {
