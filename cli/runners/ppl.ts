@@ -160,7 +160,8 @@ export function tokenizeDocuments(documents: readonly PplDocument[], tok: Tok, m
 
 /** A length no document reaches would have no point on the curve: refuse it before any work. */
 function checkReach(data: string, lengths: readonly number[], tokens: readonly Int32Array[]): void {
-  const longest = Math.max(0, ...tokens.map((t) => t.length));
+  let longest = 0;
+  for (const t of tokens) longest = Math.max(longest, t.length);
   const unreached = lengths.filter((l) => l > longest);
   if (unreached.length > 0)
     throw new UserError(
