@@ -37,7 +37,7 @@ text = text.slice(0, chars);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function time(fn: () => Int32Array): { s: number; ids: Int32Array } {
-  let ids = new Int32Array(0);
+  let ids: Int32Array = new Int32Array(0);
   const ts: number[] = [];
   for (let t = 0; t < trials; t++) {
     const t0 = performance.now();
