@@ -1,7 +1,8 @@
 // `pcomp eval`: config × task × sample through the engine into a resumable run directory.
 //   setup   benchmark, tasks and their files, configs, model identity, run directory (refuses a
 //           directory started with another model, config or setting), the plan of every task
-//   loop    for each config, task and pending sample: predict, append the line, report progress
+//   loop    for each task and pending record: tokenize it once (InfiniteBench: middle-truncated to 128K on ids),
+//           then for each config that still needs it: predict, append the line, report progress
 //   finish  official task scores, scores.csv / scores.arrow / scores.md, manifest end statistics
 // Ctrl-C aborts the engine call in flight; everything appended so far stays, and the same command
 // continues from there (exit 130).
