@@ -197,7 +197,7 @@ describe.skipIf(!hasEngine || !hasLongBench)('pcomp eval longbench on real LongB
       for (const l of lines) {
         const i = (l as unknown as { index: number }).index;
         const contextTokens = tok.encode(records[i]!.context, { addSpecialTokens: false }).length;
-        expect(contextTokens).toBeGreaterThan(8 * K);
+        expect(contextTokens).toBeGreaterThan(4 * K); // 10 to 55 times the trained window of this model
         // Every context token is in some chunk (chunks add the template and BOS on top).
         expect(l.prompt_tokens, `${task} record ${i}`).toBeGreaterThan(contextTokens);
         expect(l.chunks).toBeGreaterThanOrEqual(Math.ceil(contextTokens / 256));
