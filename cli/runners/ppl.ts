@@ -120,6 +120,7 @@ export async function runPpl(given: PplOptions): Promise<void> {
         modelName: name,
         command: ['pcomp', 'ppl', ...process.argv.slice(3)].join(' '),
         data: { source: data, chosen: opts.data === undefined ? 'default (no --data)' : '--data', documents: source.documents.length },
+        tokenizer: tok.backend,
       });
       for (const w of store.run.warnings) log(w, 'warn');
       try {
@@ -181,7 +182,8 @@ export function tokenizeDocuments(documents: readonly PplDocument[], tok: Tok, m
 
 /** A length no document reaches would have no point on the curve: refuse it before any work. */
 function checkReach(data: string, lengths: readonly number[], tokens: readonly Int32Array[]): void {
-  const longest = Math.max(0, ...tokens.map((t) => t.length));
+  let longest = 0;
+  for (const t of tokens) longest = Math.max(longest, t.length);
   const unreached = lengths.filter((l) => l > longest);
   if (unreached.length > 0)
     throw new UserError(
