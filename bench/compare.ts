@@ -62,6 +62,8 @@ export interface CompareOptions {
   timeout: number;
   models: string[];
   randomDir?: string;
+  /** How the random model's rows are named, e.g. "random 2048×16". */
+  randomLabel?: string;
 }
 
 interface Case { name: string; job: ChildJob; metrics: Array<{ name: string; get(r: ChildResult): number | undefined }> }
@@ -80,7 +82,7 @@ export function compareSection(o: CompareOptions, storiesDir: string | null): st
   }
   if (o.randomDir)
     for (const weights of ['bf16', 'f32'] as const)
-      cases.push({ name: `random 2048×16 ${weights}: generate 512 + 32`, job: { ...base, weights, mode: 'generate', modelDir: o.randomDir, length: 512, decodeTokens: 32 }, metrics: [prefill, decode] });
+      cases.push({ name: `${o.randomLabel ?? 'random'} ${weights}: generate 512 + 32`, job: { ...base, weights, mode: 'generate', modelDir: o.randomDir, length: 512, decodeTokens: 32 }, metrics: [prefill, decode] });
   const out: string[] = [head, ''];
   out.push(`before: ${before.label} — ${before.path}`, '', `after: ${after.label} — ${after.path}`, '');
   out.push(`Each trial runs every case with both addons in a fresh process each (order before, after; swapped on every other trial); medians of ${o.trials} trials. ${o.threads} threads. Load average at the start ${loadNow()}.`, '');

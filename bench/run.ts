@@ -14,7 +14,7 @@ import { addonPath, buildInfo, repoRoot } from '../engine/index.js';
 import type { ChildJob, ChildResult } from './child.js';
 import { cli128kSection } from './cli128k.js';
 import { compareSection } from './compare.js';
-import { fmt, K, loadNow, log, median, table } from './format.js';
+import { fmt, K, loadNow, log, median, sharedDir, table } from './format.js';
 import type { GgufType } from './gguf.js';
 import { llamaCppSection } from './llamacpp.js';
 import { describeMachine } from './machine.js';
@@ -50,6 +50,7 @@ const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [scaling] [cli
   --after REF          compare: the same; default the addon engine/index.ts loads here
   --llama-types LIST   llamacpp: GGUF types to time, of F16,BF16,Q8_0,F32 (default all four)
   --llama-fa MODE      llamacpp: llama.cpp flash attention auto | on | off (default auto, node-llama-cpp's)
+  --cli-len N          cli128k: the context length (default 128k; shorter only to check the wiring)
   --small              llamacpp/compare: a tiny random model instead of the realistic one (checks the
                        wiring in seconds; its numbers mean nothing)
   --no-results         print only; do not append to bench/RESULTS.md
@@ -78,11 +79,12 @@ interface Options {
   llamaTypes: GgufType[];
   llamaFa: boolean | 'auto';
   small: boolean;
+  cliLen: number;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { sections: new Set(), long: false, models: ['stories', 'random'], threads: 2, weights: 'auto', sets: [], timeout: 1800, results: true,
-    llamaTypes: ['F16', 'BF16', 'Q8_0', 'F32'], llamaFa: 'auto', small: false };
+    llamaTypes: ['F16', 'BF16', 'Q8_0', 'F32'], llamaFa: 'auto', small: false, cliLen: 131072 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -106,6 +108,12 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--before') o.before = value();
     else if (a === '--after') o.after = value();
     else if (a === '--small') o.small = true;
+    else if (a === '--cli-len') {
+      const v = value();
+      const m = /^(\d+)(k?)$/i.exec(v);
+      if (!m) throw new Error(`--cli-len ${v}: expected tokens, e.g. 131072 or 128k`);
+      o.cliLen = Number(m[1]) * (m[2] ? 1024 : 1);
+    }
     else if (a === '--llama-types') {
       const v = value().split(',');
       for (const t of v) if (!['F16', 'BF16', 'Q8_0', 'F32'].includes(t)) throw new Error(`--llama-types: ${t} is not one of F16, BF16, Q8_0, F32`);
@@ -141,7 +149,7 @@ function models(o: Options): ModelSpec[] {
   const out: ModelSpec[] = [];
   const question = 32;
   if (o.models.includes('stories')) {
-    const dir = path.resolve(repoRoot, '../shared/models/stories260K/hf');
+    const dir = path.join(sharedDir(repoRoot), 'models/stories260K/hf');
     if (!existsSync(path.join(dir, 'model.safetensors'))) log('stories260K: ../shared/models/stories260K is absent; skipped');
     else out.push({
       name: 'stories260K (f32 file; dim 64, 5 layers, 8/4 heads, window 512)', dir,
@@ -325,14 +333,15 @@ async function main(): Promise<void> {
   if (o.sections.has('prefill')) parts.push(prefillSection(o, ms));
   if (o.sections.has('decode')) parts.push(decodeSection(o, ms));
   if (o.sections.has('scaling')) parts.push(scalingSection(o, ms));
-  if (o.sections.has('cli128k')) parts.push(await cli128kSection({ threads: o.threads, timeout: o.timeout, length: 131072, trials: o.trials ?? 2, fullTrials: 1, evalTokens: 64 }));
+  if (o.sections.has('cli128k')) parts.push(await cli128kSection({ threads: o.threads, timeout: o.timeout, length: o.cliLen, trials: o.trials ?? 2, fullTrials: 1, evalTokens: 64 }));
   if (o.sections.has('llamacpp'))
     parts.push(llamaCppSection({ threads: o.threads, trials: o.trials ?? 3, timeout: o.timeout, prefill: o.small ? 64 : 512, decode: o.small ? 8 : 32, types: o.llamaTypes, flashAttention: o.llamaFa, shape: o.small ? SMALL : REALISTIC }));
   if (o.sections.has('compare')) {
-    const stories = path.resolve(repoRoot, '../shared/models/stories260K/hf');
+    const stories = path.join(sharedDir(repoRoot), 'models/stories260K/hf');
     const storiesDir = o.models.includes('stories') && existsSync(path.join(stories, 'model.safetensors')) ? stories : null;
     const randomDir = o.models.includes('random') ? ensureRandomModel(o.small ? SMALL : REALISTIC, log).dir : undefined;
-    parts.push(compareSection({ before: o.before!, after: o.after, trials: o.trials ?? 3, threads: o.threads, timeout: o.timeout, models: o.models, randomDir }, storiesDir));
+    parts.push(compareSection({ before: o.before!, after: o.after, trials: o.trials ?? 3, threads: o.threads, timeout: o.timeout, models: o.models, randomDir,
+      randomLabel: o.small ? `small random ${SMALL.hidden}×${SMALL.layers} (wiring only)` : `random ${REALISTIC.hidden}×${REALISTIC.layers}` }, storiesDir));
   }
   const block = [`## ${started} UTC — \`${command}\``, '',
     `Machine: ${machine}. Commit ${commitLine()}. Engine ${b.version} (${b.compiler}, build simd ${b.simd}, ${b.threads} threads; kernels f32 ${b.kernels.f32}, bf16 ${b.kernels.bf16}; addon ${path.relative(repoRoot, addonPath) || addonPath}). Finished ${new Date().toISOString().slice(11, 16)} UTC, load average then ${loadNow()}.`, '', ...parts].join('\n');
