@@ -9,6 +9,7 @@
  *           Prefill time = time to the first generated token; the decode rate comes from the times
  *           the following tokens arrive, as bench/child.ts takes pcomp's.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { seededTokens } from '../test/engine/helpers.js';
@@ -40,6 +41,8 @@ export interface LlamaResult {
   peakRssMiB?: number;
   /** llama.cpp's system info line (which CPU backend variant and features it runs). */
   systemInfo?: string;
+  /** The ggml CPU backend variants mapped into the process (the prebuilt package carries one per CPU family). */
+  cpuBackend?: string;
   version?: string;
 }
 
@@ -72,7 +75,12 @@ async function main(): Promise<LlamaResult> {
   const model = await llama.loadModel({ modelPath: job.gguf, gpuLayers: 0 });
   const loadMs = performance.now() - t0;
   const version = (await import(pathToFileURL(path.join(llamaCppDir, 'node_modules/node-llama-cpp/package.json')).href, { with: { type: 'json' } }) as { default: { version: string } }).default.version;
-  const base = { ok: true, loadMs, systemInfo: llama.systemInfo, version };
+  let cpuBackend: string | undefined;
+  try {
+    const libs = new Set(readFileSync('/proc/self/maps', 'utf8').match(/libggml-cpu-[\w.-]+\.so/g) ?? []);
+    cpuBackend = [...libs].join(', ') || undefined;
+  } catch { /* not Linux */ }
+  const base = { ok: true, loadMs, systemInfo: llama.systemInfo, cpuBackend, version };
   try {
     if (job.mode === 'logits') {
       const tokens = job.tokens!;

@@ -142,7 +142,7 @@ export function llamaCppSection(o: LlamaSectionOptions): string {
     out.push(`Logits check (tokens ${tokens.join(', ')}; pcomp = the bf16 file with exact kernels, which equals the float64 oracle to ~3e-7): the largest |difference| over the ${tokens.length} positions relative to pcomp's largest |logit|, the relative RMS difference, and how often the argmax agrees.`, '');
     out.push(table(['llama.cpp GGUF', 'KV cache', 'flash attn', 'max rel diff', 'rms rel diff', 'argmax same', 'note'], checks), '');
     out.push(strict !== undefined && strict < 1e-4
-      ? `With nothing rounded (F32 weights, F32 KV cache, no flash attention) llama.cpp and pcomp agree to ${strict.toExponential(1)}: the GGUF holds the same model (a q/k permutation left out moves the logits by ~3e-2 from position 1 on; checked by hand with \`ensureGguf(..., { skipRopePermutation: true })\`). The other rows' differences are llama.cpp's roundings: F16 KV cache and flash attention round to f16, its F16/BF16 matmuls round the activations to f16/bf16, Q8_0 quantizes the weights.`
+      ? `With nothing rounded (F32 weights, F32 KV cache, no flash attention) llama.cpp and pcomp agree to ${strict.toExponential(1)}: the GGUF holds the same model. (The check can fail: with the q/k row permutation left out, \`ensureGguf(..., { skipRopePermutation: true })\`, the logits moved by 2–3e-2 of their scale from position 1 on, about 100× the permuted file's difference under the same settings; tried by hand on a small shape of this writer.) The other rows' differences are llama.cpp's roundings, not a different model: flash attention (auto = on for the CPU) rounds to f16 inside attention even with an F32 cache (with it off, F32 agrees to ~2e-7 on the small shape), the F16 KV cache rounds K and V, its F16/BF16 matmuls round the activations to f16/bf16, and Q8_0 quantizes the weights.`
       : `**The strict check failed** (${strict === undefined ? 'no result' : strict.toExponential(1)} ≥ 1e-4): the engines do not compute the same function, so the timings below compare different models.`, '');
   }
 
@@ -180,6 +180,8 @@ export function llamaCppSection(o: LlamaSectionOptions): string {
     return [c.engine, c.weights, fmt(s.prefill), s.all.map((r) => fmt(r.prefillTokensPerS)).join(', '), fmt(s.decode, 2), s.all.map((r) => fmt(r.decodeTokensPerS, 1)).join(', '),
       base ? `${fmt(s.prefill / base.prefill, 2)} / ${fmt(s.decode / base.decode, 2)}` : '–', fmt(s.rss, 0)];
   });
+  const info = [...results.values()].flat().find((r) => r.ok && (r as LlamaResult).systemInfo) as LlamaResult | undefined;
+  if (info) out.push(`llama.cpp (node-llama-cpp ${info.version}): CPU backend ${info.cpuBackend ?? 'unknown'}; system info \`${info.systemInfo!.trim()}\``, '');
   out.push(`Timing: ${o.trials} trials; in each, every config runs once in a fresh process, in the order of the table (after a 16-token warm-up pass). Prefill = ${o.prefill} prompt tokens in one batch, tokens/s = ${o.prefill} ÷ time to the first generated token; decode = the ${o.decode} greedy tokens after it, from the times they arrive.`, '');
   out.push(table(['engine', 'weights', `prefill ${o.prefill} tok/s`, 'runs', `decode tok/s`, 'runs', '÷ pcomp bf16 (prefill / decode)', 'peak RSS MiB'], rows), '');
   out.push(`Load average at the end of this section ${loadNow()}.`, '');
