@@ -102,6 +102,10 @@ std::unique_ptr<DeviceModel> upload_model(const Model& m, const RopeParams& rope
     l.bq = b.f32(w.bq, qd);
     l.bk = b.f32(w.bk, kd);
     l.bv = b.f32(w.bv, kd);
+    l.bo = b.f32(w.bo, D);
+    l.b_gate = b.f32(w.b_gate, F);
+    l.b_up = b.f32(w.b_up, F);
+    l.b_down = b.f32(w.b_down, D);
     dm->layers.push_back(l);
   }
   return dm;

@@ -20,6 +20,7 @@ struct DeviceLayer {
   const bf16 *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   const bf16 *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+  const float *bo = nullptr, *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;  // Llama attention_bias / mlp_bias
 };
 
 // rope_inv_freq (engine/src/forward.cpp), handed in by the host code that builds a DeviceModel:

@@ -185,13 +185,13 @@ void forward_cuda(const DeviceModel& m, DeviceKVCache& cache, const std::vector<
           if (p.last)
             opt.hook->after_attention(l, p.item, ws.q.get() + size_t(p.t0 - mb.t0) * H * hd, p.i1 - p.i0, cache,
                                       items[p.item].seq, st);
-      matmul_bf16w(ws.xn.get(), ws.att.get(), w.wo, nullptr, nb, D, H * hd, st);
+      matmul_bf16w(ws.xn.get(), ws.att.get(), w.wo, w.bo, nb, D, H * hd, st);
       add_f32(x, ws.xn.get(), size_t(nb) * D, st);
       rmsnorm_f32(ws.xn.get(), x, w.ffn_norm, nb, D, c.eps, st);
-      matmul_bf16w(ws.gate.get(), ws.xn.get(), w.w_gate, nullptr, nb, F, D, st);
-      matmul_bf16w(ws.up.get(), ws.xn.get(), w.w_up, nullptr, nb, F, D, st);
+      matmul_bf16w(ws.gate.get(), ws.xn.get(), w.w_gate, w.b_gate, nb, F, D, st);
+      matmul_bf16w(ws.up.get(), ws.xn.get(), w.w_up, w.b_up, nb, F, D, st);
       silu_mul_f32(ws.gate.get(), ws.up.get(), size_t(nb) * F, st);
-      matmul_bf16w(ws.xn.get(), ws.gate.get(), w.w_down, nullptr, nb, D, F, st);
+      matmul_bf16w(ws.xn.get(), ws.gate.get(), w.w_down, w.b_down, nb, D, F, st);
       add_f32(x, ws.xn.get(), size_t(nb) * D, st);
     }
   }

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
+import { renderBounded } from './chat-template.js';
 import { UserError } from '../util/errors.js';
 
 export interface ChatMessage {
@@ -147,7 +148,7 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
   const applyChatTemplate = (messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string => {
     if (!compiled) throw new UserError(`${cfgFile}: the model has no "chat_template"; use a task or flag that skips the chat template`);
     try {
-      return compiled.render({
+      return renderBounded(compiled, {
         messages,
         add_generation_prompt: opts.addGenerationPrompt ?? true,
         bos_token: bosToken ?? '',

@@ -5,7 +5,9 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { UserError, Interrupted } from '../util/errors.js';
+import { SCHEMA_FILE, engineConfig } from './presets/knobs.js';
 
 export const ENGINE_API_VERSION = 1;
 
@@ -35,6 +37,8 @@ interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   loadModel(dir: string, optionsJson?: string): Promise<NativeModel>;
+  knobSchema(): string;
+  resolveConfig(configJson: string): { config?: string; error?: string };
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,8 +64,47 @@ function native(): NativeAddon {
   const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
   if (a.apiVersion() !== ENGINE_API_VERSION)
     throw new UserError(`native engine API version ${a.apiVersion()} does not match ${ENGINE_API_VERSION}; rebuild with \`npm run build\``);
+  checkSchemaBuild(a);
   addon = a;
   return a;
+}
+
+/** The engine embeds engine/knobs.json at build time: an engine built from another version is refused. */
+export function checkSchemaBuild(a: { knobSchema?: () => string }): void {
+  const rebuild = 'rebuild with `npm run build`';
+  if (typeof a.knobSchema !== 'function') throw new UserError(`the native engine predates engine/knobs.json; ${rebuild}`);
+  let built: string;
+  try { built = (JSON.parse(a.knobSchema()) as { source: string }).source; } catch (e) {
+    throw new UserError(`the native engine's knob schema is unreadable (${(e as Error).message}); ${rebuild}`);
+  }
+  const normal = (text: string) => JSON.stringify(JSON.parse(text));
+  if (normal(built) !== normal(readFileSync(SCHEMA_FILE, 'utf8')))
+    throw new UserError(`the native engine was built from a different engine/knobs.json than this checkout's; ${rebuild}`);
+}
+
+/** The engine's view of the knob schema (pcomp_knob_schema): what the schema parity test compares. */
+export interface EngineKnobSchema {
+  source: string;
+  knobs: {
+    key: string; type: string; min?: number; max?: number; odd?: boolean; minExclusive?: boolean; maxExclusive?: boolean;
+    values?: string[]; regions?: string[]; range: string; host: boolean; default: unknown;
+  }[];
+  stages: { key: string; section: string; keys: string[] }[];
+}
+
+export function engineKnobSchema(): EngineKnobSchema {
+  return JSON.parse(native().knobSchema()) as EngineKnobSchema;
+}
+
+/**
+ * The config as the engine resolves it, without a model (pcomp_config_resolve): every engine knob
+ * after defaults, plus preset, retrieval and pipeline; a UserError with the engine's message when it
+ * refuses the config. The object is sent as given (host-only knobs included, which the engine refuses).
+ */
+export function engineResolveConfig(config: object): Record<string, unknown> {
+  const r = native().resolveConfig(JSON.stringify(config));
+  if (r.config === undefined) throw new UserError(r.error ?? 'the engine refused the config');
+  return JSON.parse(r.config) as Record<string, unknown>;
 }
 
 export interface BuildInfo {
@@ -253,17 +296,20 @@ export class EngineModel {
    * that a run can be refused before it starts.
    */
   checkConfig(config: object): void {
-    const problem = this.live().checkConfig(JSON.stringify(config));
+    const problem = this.live().checkConfig(JSON.stringify(engineConfig(config)));
     if (problem !== null) throw new UserError(problem);
   }
 
-  /** One sample through a policy pipeline (config: a resolved preset, see engine/policy-config.ts). */
+  /**
+   * One sample through a policy pipeline (config: a resolved preset, see engine/policy-config.ts;
+   * the host-only knobs, which the runner has applied when it cut the chunks, are not sent).
+   */
   async run(sample: Sample, config: object, opts: RunOptions = {}): Promise<RunResult> {
     const stop = Int32Array.from(sample.stopIds ?? this.info.eos_token_ids);
     const r = await call('run', opts.signal, (flag) =>
       this.live().run(
         { chunks: sample.chunks, question: sample.question, evalTokens: sample.evalTokens, maxNew: sample.maxNewTokens, stopIds: stop },
-        JSON.stringify(sample.retrieval ? { ...config, retrieval: true } : config),
+        JSON.stringify(engineConfig(sample.retrieval ? { ...config, retrieval: true } : config)),
         flag,
         opts.onProgress,
       ),

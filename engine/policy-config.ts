@@ -1,5 +1,6 @@
-// Policy configuration: the knob schema (presets/knobs.ts) turned into validation, `--set key=value`
-// parsing, preset loading and the resolved config handed to the engine as-is.
+// Policy configuration: the knob schema (engine/knobs.json, read by presets/knobs.ts) turned into
+// validation, `--set key=value` parsing, preset loading and the resolved config. The engine receives
+// it less the host-only knobs (engineConfig in presets/knobs.ts), which the runner applies itself.
 //
 // The resolved config is one flat object keyed by the knob spelling (`"chunk.budget": 7600`) plus
 // `preset`; values are numbers, strings, booleans or (calib.rules) an array of plain objects. Flat
@@ -8,15 +9,15 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { CALIB_REGIONS, KNOBS, KNOB_BY_KEY, pipelineOf } from './presets/knobs.js';
+import { KNOBS, KNOB_BY_KEY, brokenRules, fits, pipelineOf } from './presets/knobs.js';
 import type { CalibRule, Knob, KnobType, KnobValue } from './presets/knobs.js';
 
 export type { CalibRule, Knob, KnobValue } from './presets/knobs.js';
-export { KNOBS, pipelineOf } from './presets/knobs.js';
+export { HOST_KNOBS, KNOBS, engineConfig, pipelineOf } from './presets/knobs.js';
 
 /**
  * The resolved configuration: every knob present, plus the preset it came from and `pipeline`, the
- * policy registry keys it runs in order (presets/knobs.ts pipelineOf).
+ * policy registry keys it runs in order (the stages of engine/knobs.json, presets/knobs.ts pipelineOf).
  */
 export type PolicyConfig = { preset: string; pipeline: string[] } & Record<string, KnobValue | string[]>;
 
@@ -43,7 +44,7 @@ export function describeType(type: KnobType): string {
       return type.max === undefined ? `number ${lo}` : `number ${lo}, ${type.maxExclusive ? '<' : '<='} ${type.max}`;
     }
     case 'enum': return type.values.join('|');
-    case 'calib-rules': return `list of region:from-to (region ${CALIB_REGIONS.join('|')}, layers 1-indexed)`;
+    case 'calib-rules': return `list of region:from-to (region ${type.regions.join('|')}, layers 1-indexed)`;
   }
 }
 
@@ -85,8 +86,9 @@ function checkRule(raw: unknown, knob: Knob, where: string): CalibRule {
   const extra = Object.keys(r).filter((k) => !['region', 'from', 'to'].includes(k));
   if (extra.length) throw new UserError(`${where}: knob "${knob.key}": unknown rule field "${extra[0]}" (fields: region, from, to)`);
   const { region, from, to } = r;
-  if (typeof region !== 'string' || !(CALIB_REGIONS as readonly string[]).includes(region)) badValue(knob, where, raw);
-  if (!Number.isInteger(from) || !Number.isInteger(to) || (from as number) < 1 || (to as number) < (from as number)) {
+  const regions = knob.type.kind === 'calib-rules' ? knob.type.regions : [];
+  if (typeof region !== 'string' || !regions.includes(region)) badValue(knob, where, raw);
+  if (!Number.isInteger(from) || !Number.isInteger(to) || (from as number) < 1 || (to as number) < (from as number) || (to as number) > 2147483647) {
     throw new UserError(`${where}: knob "${knob.key}": rule ${JSON.stringify(raw)} needs integer layers 1 <= from <= to`);
   }
   return { region: region as CalibRule['region'], from: from as number, to: to as number };
@@ -94,27 +96,12 @@ function checkRule(raw: unknown, knob: Knob, where: string): CalibRule {
 
 /** Checks a value (from JSON or already parsed) against the knob's type; returns a fresh copy. */
 export function checkValue(knob: Knob, value: unknown, where: string): KnobValue {
-  const t = knob.type;
-  switch (t.kind) {
-    case 'bool':
-      if (typeof value !== 'boolean') badValue(knob, where, value);
-      return value;
-    case 'int':
-    case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) badValue(knob, where, value);
-      if (t.kind === 'int' && (!Number.isInteger(value) || (t.odd && value % 2 === 0))) badValue(knob, where, value);
-      const tooLow = t.kind === 'number' && t.minExclusive ? value <= t.min : value < t.min;
-      const tooHigh = t.max !== undefined && (t.kind === 'number' && t.maxExclusive ? value >= t.max : value > t.max);
-      if (tooLow || tooHigh) badValue(knob, where, value);
-      return value;
-    }
-    case 'enum':
-      if (typeof value !== 'string' || !t.values.includes(value)) badValue(knob, where, value);
-      return value;
-    case 'calib-rules':
-      if (!Array.isArray(value)) badValue(knob, where, value);
-      return value.map((r) => checkRule(r, knob, where));
+  if (knob.type.kind === 'calib-rules') {
+    if (!Array.isArray(value)) badValue(knob, where, value);
+    return value.map((r) => checkRule(r, knob, where));
   }
+  if (!fits(knob.type, value)) badValue(knob, where, value);
+  return value as KnobValue;
 }
 
 /** Parses the text after `=` in `--set key=value` by the knob's type. */
@@ -164,19 +151,10 @@ export function parseSet(items: readonly string[]): Record<string, KnobValue> {
   return out;
 }
 
-/** Cross-knob rules the per-knob ranges cannot express. */
+/** Cross-knob rules the per-knob ranges cannot express (the `rules` of engine/knobs.json). */
 export function checkConsistency(c: Record<string, KnobValue>, where: string): void {
-  const fail = (msg: string): never => { throw new UserError(`${where}: ${msg}`); };
-  for (const stage of ['chunkEvict', 'kvEvict', 'calib']) {
-    if (c[`${stage}.enabled`] && !c['chunk.enabled']) fail(`${stage}.enabled=true needs chunk.enabled=true (it is a stage of the chunked pipeline)`);
-  }
-  for (const cache of ['streaming', 'snapkv']) {
-    if (c[`${cache}.enabled`] && c['chunk.enabled']) fail(`${cache}.enabled=true runs on the whole prompt; set chunk.enabled=false`);
-  }
-  if (c['streaming.enabled'] && c['snapkv.enabled']) fail('streaming.enabled and snapkv.enabled cannot both be true');
-  const factor = c['rope.factor'] as number;
-  if (factor !== 0 && factor < 1) fail(`rope.factor must be 0 (auto) or >= 1, got ${factor}`);
-  if (c['calib.enabled'] && (c['calib.rules'] as CalibRule[]).length === 0) fail('calib.enabled=true needs at least one rule in calib.rules');
+  const broken = brokenRules(c);
+  if (broken.length) throw new UserError(`${where}: ${broken[0]}`);
 }
 
 function presetPath(name: string, dir: string): string {

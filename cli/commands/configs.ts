@@ -1,7 +1,8 @@
 // `pcomp configs [NAME]`: the policy presets and every knob with its range, default and meaning.
 // Without NAME it lists presets and knobs; with NAME it shows that preset's resolved values (after
-// any --set), marking the knobs that differ from the defaults; --json prints the object the engine
-// receives.
+// any --set), marking the knobs that differ from the defaults; --json prints the resolved config (the
+// engine receives it less the host-only knobs, which the runner applies). Knobs, ranges and help come
+// from engine/knobs.json.
 import type { Command } from 'commander';
 
 export interface ConfigsOptions {
@@ -14,7 +15,7 @@ Examples:
   pcomp configs                                   list presets and explain every knob
   pcomp configs parallelcomp-calib                the values one preset runs with
   pcomp configs parallelcomp --set chunk.budget=7600 --set calib.threshold=0.2
-  pcomp configs parallelcomp-kv-reference --json  the resolved config passed to the engine`;
+  pcomp configs parallelcomp-kv-reference --json  the resolved config as JSON`;
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -76,7 +77,7 @@ function knobTable(cfg: ConfigModule, resolved: Record<string, unknown> | null):
     key: k.key,
     value: cfg.formatValue((resolved ? resolved[k.key] : k.default) as never),
     range: cfg.describeType(k.type),
-    help: k.help,
+    help: k.host ? `${k.help} (host: applied by the runner, not sent to the engine)` : k.help,
   }));
   const keyW = Math.max(...rows.map((r) => r.key.length));
   const valueHead = resolved ? 'value' : 'default';

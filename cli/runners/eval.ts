@@ -26,6 +26,9 @@ import { predict, RunningScore } from './eval-predict.js';
 import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
 import { loadForConfigs, requireCuda } from './device.js';
+import { DEFAULT_MODEL, builtinScoresNote, defaultModelNote, isBuiltinModel, trainedWindow } from './defaults.js';
+import { BUILTIN_LENGTHS, type LengthsScale } from './eval-lengths.js';
+import { precheckEval, requireTaskData, withDataHint, type SkippedRecords } from './eval-precheck.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -45,32 +48,46 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
   const env = hubEnv();
   const reporter = createReporter({ mode: chooseMode({ json: opts.json, quiet: opts.quiet }) });
   const log = (message: string, level: 'info' | 'warn' = 'info') => reporter.emit({ type: 'log', level, message });
+  // The first line says when the model was picked for the user (and how to pick a real one).
+  if (opts.model === undefined) log(defaultModelNote('eval'));
+  const spec = opts.model ?? DEFAULT_MODEL;
   let table: string | undefined;
   try {
-    const files = await locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log });
-    const modelDir = await resolveModel(opts.model, { env });
-    const name = modelName(opts.model, modelDir);
+    await requireTaskData(benchmark, tasks, env, { dataDir: opts.dataDir, wholeBenchmark: opts.tasks === undefined });
+    const files = await withDataHint(benchmark, () => locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log }));
+    const modelDir = await resolveModel(spec, { env });
+    const name = modelName(spec, modelDir);
     const lengthsMode = opts.lengths ?? 'paper';
-    const tableName = opts.modelName ?? name;
+    const window = trainedWindow(modelDir);
+    // On LongBench a built-in model is sized as the tables size Llama-2-7B-chat-4K, scaled to its window (eval-lengths.ts
+    // BUILTIN_LENGTHS). InfiniteBench keeps the trained-window sizes `pcomp reproduce` T-IB runs with, so its runs continue.
+    const scale: LengthsScale | undefined = isBuiltinModel(spec) && opts.modelName === undefined && lengthsMode === 'paper' && benchmark !== 'infinitebench'
+      ? { factor: window / BUILTIN_LENGTHS.window, model: spec } : undefined;
+    const tableName = scale ? BUILTIN_LENGTHS.modelName : opts.modelName ?? name;
     if (!tableName.trim()) throw new UserError('--model-name: give the name the length tables are matched against');
     const outDir = opts.out ?? defaultOutDir(benchmark, name, shard);
+    const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
+      [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths, scale })]))]));
+    const tok = await loadTokenizer(modelDir);
+    // Every planned record is read and sized before the engine loads or the run directory exists.
+    const { skipped } = await precheckEval({
+      tasks: tasks.map((task) => ({ task, file: files.get(task.name)! })), configs, sets: opts.set, lengths, tok, window,
+      maxNew: opts.maxNewTokens, limit: opts.limit, skipBadRecords: Boolean(opts.skipBadRecords), warn: (m) => log(m, 'warn'),
+    });
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
-    const tok = await loadTokenizer(modelDir);
     const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs, (m) => log(m, 'warn'));
     try {
       // Where the samples run: --device, with auto resolved by the engine (and by the configs, see loadForConfigs).
       const device = model.info.device;
-      const window = model.info.max_position_embeddings;
-      const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
-        [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));
+      if (model.info.max_position_embeddings !== window) throw new Error(`engine window ${model.info.max_position_embeddings} differs from config.json's ${window}`);
       const run = RunDir.open(outDir, {
         kind: 'eval',
-        model: await modelIdentity(opts.model, modelDir, env),
+        model: await modelIdentity(spec, modelDir, env),
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
-        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthsSettings({ mode: lengthsMode, modelName: tableName, window, lengths: registry().lengths, benchmark }) },
+        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthsSettings({ mode: lengthsMode, modelName: tableName, window, lengths: registry().lengths, benchmark, scale }) },
         shard,
       }, {
         engine: { ...engine },
@@ -84,6 +101,8 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
       });
       try {
         for (const w of run.warnings) log(w, 'warn');
+        recordSkipped(run, skipped);
+        if (isBuiltinModel(spec)) log(builtinScoresNote(spec));
         const inputs: TaskInput[] = [];
         for (const task of tasks) {
           const file = files.get(task.name)!;
@@ -104,6 +123,16 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
   }
   // The table goes to stdout after the live view has released the terminal; --json keeps stdout to events.
   if (table !== undefined && !opts.json && !opts.quiet) process.stdout.write(`\n${table}`);
+}
+
+/**
+ * Records skipped under --skip-bad-records, per task, in the manifest (scores.md lists them from there). A resumed
+ * run reads the same files, so this session's count replaces the last one.
+ */
+function recordSkipped(run: RunDir<PredictionLine>, skipped: SkippedRecords): void {
+  const previous = (run.manifest.skippedRecords ?? {}) as SkippedRecords;
+  if (Object.keys(skipped).length === 0 && Object.keys(previous).length === 0) return;
+  run.update({ skippedRecords: { ...previous, ...skipped } });
 }
 
 /** `--config a,b` with `--set` applied to each; names become folders, so they are checked as such. */

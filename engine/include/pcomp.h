@@ -152,6 +152,22 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
  * which only some start with BOS) still come from pcomp_run.
  */
 pcomp_status pcomp_config_check(const pcomp_model* m, const char* config_json);
+/*
+ * The knob schema this library was built with (engine/knobs.json, embedded at build time) as the
+ * engine reads it: {"source": the file's text, "knobs": [{key, type, min, max, odd, minExclusive,
+ * maxExclusive, values | regions, range, host, default}], "stages": [{key, section, keys}]}, where
+ * a knob's default is the value the engine holds after applying it and a stage's keys are the
+ * registry keys it can name. NULL when the embedded schema is invalid (pcomp_last_error names the
+ * entry). Owned by the library.
+ */
+const char* pcomp_knob_schema(void);
+/*
+ * Validates a resolved policy config without a model (the checks pcomp_config_check makes before the
+ * model's own) and returns it as the engine holds it, as JSON: preset, retrieval, pipeline and every
+ * engine knob after defaults (host-only knobs are refused, never held). NULL on error
+ * (pcomp_last_error names the key). The string is valid until the next call on this thread.
+ */
+const char* pcomp_config_resolve(const char* config_json);
 const int32_t* pcomp_result_tokens(const pcomp_result* r, int* n);
 const float* pcomp_result_nll(const pcomp_result* r, int* n);
 const char* pcomp_result_trace(const pcomp_result* r);

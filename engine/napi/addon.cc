@@ -445,6 +445,22 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("apiVersion", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
                 return Napi::Number::New(i.Env(), pcomp_api_version());
               }));
+  // knobSchema(): the engine's view of engine/knobs.json as JSON; throws when the embedded schema is invalid.
+  exports.Set("knobSchema", Napi::Function::New(env, [](const Napi::CallbackInfo& i) -> Napi::Value {
+    const char* s = pcomp_knob_schema();
+    if (!s) throw Napi::Error::New(i.Env(), pcomp_last_error());
+    return Napi::String::New(i.Env(), s);
+  }));
+  // resolveConfig(configJson): {config: the engine's resolved config as JSON} or {error: its message}.
+  exports.Set("resolveConfig", Napi::Function::New(env, [](const Napi::CallbackInfo& i) -> Napi::Value {
+    if (!i[0].IsString()) throw Napi::TypeError::New(i.Env(), "resolveConfig(configJson: string)");
+    const std::string json = i[0].As<Napi::String>().Utf8Value();
+    const char* out = pcomp_config_resolve(json.c_str());
+    Napi::Object r = Napi::Object::New(i.Env());
+    if (out) r.Set("config", Napi::String::New(i.Env(), out));
+    else r.Set("error", Napi::String::New(i.Env(), pcomp_last_error()));
+    return r;
+  }));
   exports.Set("buildInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
                 return Napi::String::New(i.Env(), pcomp_build_info());
               }));

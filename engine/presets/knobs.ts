@@ -1,21 +1,29 @@
-// The knob schema as data: every policy knob, its type and range, its default and one line of
-// explanation. policy-config.ts validates presets and `--set` against this table, `pcomp configs`
-// prints it, and docs/parallelcomp.md explains each entry. Keys are `<section>.<name>`, spelled the
-// same in presets, on the command line, in the resolved config handed to the engine and in traces.
+// The knob schema, read from its one source, engine/knobs.json: every policy knob with its type and
+// range, its default, one line of help and whether the host (the TS runner) or the engine applies it;
+// the pipeline's stages in order with the knobs that switch each on; the cross-knob rules. CMake
+// embeds the same file into the engine (engine/src/policy/config.cpp), which validates, defaults and
+// derives the pipeline from it; test/policy-config/schema-parity.test.ts fails when the two sides
+// disagree. policy-config.ts validates presets and `--set` against this table and `pcomp configs`
+// prints it. Keys are `<section>.<name>`, spelled the same in presets, on the command line, in the
+// resolved config handed to the engine and in traces.
 //
 // Defaults describe plain full attention (every stage off); presets switch stages on. Where a knob
 // has a paper value and a different reference-code value, the default is the paper's and the
 // `*-reference` presets set the code's (docs/parallelcomp.md, "Paper vs reference code").
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../../util/errors.js';
 
 export type KnobType =
   | { kind: 'bool' }
   | { kind: 'int'; min: number; max?: number; odd?: boolean }
   | { kind: 'number'; min: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean }
   | { kind: 'enum'; values: readonly string[] }
-  | { kind: 'calib-rules' };
+  | { kind: 'calib-rules'; regions: readonly string[] };
 
-export const CALIB_REGIONS = ['sink', 'recent', 'middle', 'all'] as const;
-export type CalibRegion = (typeof CALIB_REGIONS)[number];
+/** A calibration region name: one of CALIB_REGIONS (the `regions` of calib.rules in knobs.json). */
+export type CalibRegion = string;
 
 /** One calibration rule: evict outliers of `region` in layers from..to (1-indexed, inclusive). */
 export interface CalibRule {
@@ -31,145 +39,276 @@ export interface Knob {
   type: KnobType;
   default: KnobValue;
   help: string;
+  /** Applied by the TS runner before the engine (chunk cutting); never sent to the engine. */
+  host: boolean;
 }
 
-const bool = { kind: 'bool' } as const;
-const int = (min: number, max?: number) => ({ kind: 'int', min, max }) as const;
-const oneOf = (...values: string[]) => ({ kind: 'enum', values }) as const;
+/** A condition on one knob: equal to a value, not equal, a number >= min, a non-empty list. */
+export type Condition = { op: 'eq' | 'not'; value: boolean | number | string } | { op: 'min'; value: number } | { op: 'nonEmpty' };
 
-/** The paper's "Ours-calibration" mix (Table 6/8 captions, 1-indexed layers). */
-export const PAPER_CALIB_RULES: CalibRule[] = [
-  { region: 'middle', from: 1, to: 8 },
-  { region: 'recent', from: 9, to: 16 },
-  { region: 'sink', from: 25, to: 32 },
-];
+export interface Stage {
+  /** The registry key, `{knob}` replaced by that (enum) knob's value: `chunk-evict-{chunkEvict.method}`. */
+  key: string;
+  /** The knob section (`chunkEvict` for chunkEvict.*) the stage reads. */
+  section: string;
+  when: ReadonlyMap<string, Condition>;
+  help: string;
+}
 
-export const KNOBS: readonly Knob[] = [
-  // Position baselines (run on the whole, middle-truncated prompt unless chunk.enabled).
-  { key: 'rope.scaling', type: oneOf('none', 'ntk', 'dynamic-ntk', 'linear'), default: 'none',
-    help: 'RoPE change: NTK-aware base scaling, dynamic NTK (grows with the sequence), linear position interpolation' },
-  { key: 'rope.factor', type: { kind: 'number', min: 0 }, default: 0,
-    help: 'scaling factor; 0 = auto (prompt+maxNew over the trained window for ntk/linear, 1 for dynamic-ntk); else >= 1' },
-  { key: 'full.maxTokens', type: int(0), default: 0,
-    help: 'unchunked policies middle-truncate the prompt to this many tokens; 0 = trained window - maxNew' },
+export interface Rule {
+  when: ReadonlyMap<string, Condition>;
+  /** Absent: every config `when` matches is refused. */
+  require?: ReadonlyMap<string, Condition>;
+  message: string;
+}
 
-  // Stage 1-2: chunk split and parallel prefill.
-  { key: 'chunk.enabled', type: bool, default: false,
-    help: 'cut the context into chunks prefilled in parallel at positions 0.., each with the question appended' },
-  { key: 'chunk.split', type: oneOf('tokens', 'chars'), default: 'tokens',
-    help: 'cut by context tokens, or (reference code) by characters of the detokenised context' },
-  { key: 'chunk.budget', type: int(0), default: 0,
-    help: 'tokens per chunk input, template and BOS included; 0 = trained window - question - maxNew' },
-  { key: 'chunk.count', type: int(0), default: 0,
-    help: 'number of chunks; 0 = adaptive, ceil(context tokens / room left by the template); N > 0 = exactly N (PCW)' },
-  { key: 'chunk.parallel', type: int(0), default: 8,
-    help: 'at most P chunks per batched prefill wave (bounds memory); 0 = all chunks in one wave' },
+export interface Schema {
+  knobs: Knob[];
+  stages: Stage[];
+  rules: Rule[];
+}
 
-  // Stage 3: chunk eviction by the question's self-information.
-  { key: 'chunkEvict.enabled', type: bool, default: false,
-    help: 'keep only the chunks under which the question is least surprising' },
-  { key: 'chunkEvict.method', type: oneOf('selfinfo'), default: 'selfinfo',
-    help: 'chunk scorer; policy chunk-evict-<method> (selfinfo: NLL of the question given the chunk)' },
-  { key: 'chunkEvict.k', type: int(1), default: 3, help: 'chunks kept (paper App. C: 3)' },
-  { key: 'chunkEvict.kRetrieval', type: int(1), default: 1,
-    help: 'chunks kept on retrieval tasks (passage_retrieval_en, passkey, kv_retrieval, number_string)' },
-  { key: 'chunkEvict.score', type: oneOf('mean-nll', 'reference-sum'), default: 'mean-nll',
-    help: 'mean NLL of the question tokens, or the reference code\'s sum / (n - 1)' },
-  { key: 'chunkEvict.scoreTokens', type: int(0), default: 0,
-    help: 'score only the last N question tokens; 0 = all of them' },
-  { key: 'chunkEvict.keepOrder', type: bool, default: true,
-    help: 'restore document order of the kept chunks (false: lowest score first, an ablation)' },
+export const SCHEMA_FILE = fileURLToPath(new URL('../knobs.json', import.meta.url));
 
-  // Stage 4: per-chunk KV eviction (SnapKV-style, "Ours-compression").
-  { key: 'kvEvict.enabled', type: bool, default: false,
-    help: 'compress each chunk\'s cache to `capacity` context tokens per KV head before the global stage' },
-  { key: 'kvEvict.method', type: oneOf('cumattn'), default: 'cumattn',
-    help: 'token scorer; policy kv-evict-<method> (cumattn: cumulative attention of the observation window)' },
-  { key: 'kvEvict.window', type: int(1), default: 8,
-    help: 'observation window: the last w tokens of the chunk input (question tail) score the context keys' },
-  { key: 'kvEvict.kernel', type: { kind: 'int', min: 1, odd: true }, default: 7,
-    help: 'pooling kernel over the scores (odd; 1 = no pooling)' },
-  { key: 'kvEvict.pooling', type: oneOf('max', 'avg'), default: 'max', help: '1-D pooling of the scores, stride 1, same padding' },
-  { key: 'kvEvict.capacity', type: int(0), default: 0,
-    help: 'context tokens kept per chunk and KV head; 0 = half the trained window (paper 5.5: "half of the original size")' },
-  { key: 'kvEvict.gqa', type: oneOf('group-sum', 'expanded-heads'), default: 'group-sum',
-    help: 'GQA: sum scores over the query heads of a group (one set per KV head) or, as the code, one set per query head' },
-  { key: 'kvEvict.bos', type: oneOf('always-keep', 'reference'), default: 'always-keep',
-    help: 'BOS is kept outside the capacity, or (code) a candidate in chunk 0 only and dropped from later chunks' },
-  { key: 'kvEvict.capacityRule', type: oneOf('per-chunk', 'sample-min'), default: 'per-chunk',
-    help: 'cap capacity by each chunk\'s own length, or (code) by the shortest chunk of the sample' },
+/** Does `value` have the knob type's kind and lie in its range? (calib-rules: the rule shape too.) */
+export function fits(type: KnobType, value: unknown): boolean {
+  switch (type.kind) {
+    case 'bool': return typeof value === 'boolean';
+    case 'int':
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+      // int: a 32-bit integer, the engine's member type.
+      if (type.kind === 'int' && (!Number.isInteger(value) || Math.abs(value) > 2147483647 || (type.odd && value % 2 === 0))) return false;
+      const tooLow = type.kind === 'number' && type.minExclusive ? value <= type.min : value < type.min;
+      const tooHigh = type.max !== undefined && (type.kind === 'number' && type.maxExclusive ? value >= type.max : value > type.max);
+      return !tooLow && !tooHigh;
+    }
+    case 'enum': return typeof value === 'string' && type.values.includes(value);
+    case 'calib-rules':
+      return Array.isArray(value) && value.every((r) => {
+        if (typeof r !== 'object' || r === null || Array.isArray(r)) return false;
+        const keys = Object.keys(r);
+        const { region, from, to } = r as Record<string, unknown>;
+        return keys.length === 3 && typeof region === 'string' && type.regions.includes(region) &&
+          Number.isInteger(from) && Number.isInteger(to) && (from as number) >= 1 && (to as number) >= (from as number) && (to as number) <= 2147483647;
+      });
+  }
+}
 
-  // Stage 5: attention calibration ("Ours-calibration").
-  { key: 'calib.enabled', type: bool, default: false,
-    help: 'evict, per head, cached tokens that draw outlier attention from the last question token(s)' },
-  { key: 'calib.method', type: oneOf('bias'), default: 'bias',
-    help: 'outlier rule; policy attn-calib-<method> (bias: attention above the threshold in a region)' },
-  { key: 'calib.stage', type: oneOf('reencode', 'chunk'), default: 'reencode',
-    help: 'during question re-encoding (code: prefill_2), or inside each chunk\'s prefill (prefill_1)' },
-  { key: 'calib.rules', type: { kind: 'calib-rules' }, default: PAPER_CALIB_RULES,
-    help: 'list of region:from-to (1-indexed layers), e.g. middle:1-8,recent:9-16,sink:25-32 (the paper\'s mix)' },
-  { key: 'calib.threshold', type: { kind: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true }, default: 0.1,
-    help: 'lambda: a token is an outlier when its attention probability exceeds this' },
-  { key: 'calib.sinkSize', type: int(1), default: 100, help: 'sink region = the first N positions (paper App. C: 100)' },
-  { key: 'calib.recentSize', type: int(1), default: 100, help: 'recent region = the last N positions (paper App. C: 100)' },
-  { key: 'calib.queryRows', type: int(0), default: 1,
-    help: 'attention averaged over the last N question rows (code env RECENT_TOKENS); 0 = all rows' },
-  { key: 'calib.equalise', type: bool, default: true,
-    help: 'every head evicts as many tokens as the head with most outliers, padding with its lowest-attention tokens' },
-  { key: 'calib.gqa', type: oneOf('group-mean', 'group-max', 'expanded-heads'), default: 'group-mean',
-    help: 'GQA: score a KV head by the mean or max over its query heads, or (code) one cache per query head' },
-  { key: 'calib.regionOver', type: oneOf('context', 'context-and-question'), default: 'context',
-    help: 'regions and candidates span the cached context, or (code) the cache plus the question\'s own tokens' },
-  { key: 'calib.strictEdges', type: bool, default: false,
-    help: 'code edges: sink j < S, recent j > L-R, middle S < j < L-R (positions S and L-R in no region)' },
-  { key: 'calib.reencodeMask', type: oneOf('by-position', 'bottom-right'), default: 'by-position',
-    help: 'question rows see kept keys by original index, or (code, FlashAttention) bottom-right aligned on the reduced cache' },
+export function holds(cond: Condition, value: unknown): boolean {
+  switch (cond.op) {
+    case 'eq': return value === cond.value;
+    case 'not': return value !== cond.value;
+    case 'min': return typeof value === 'number' && value >= cond.value;
+    case 'nonEmpty': return Array.isArray(value) && value.length > 0;
+  }
+}
 
-  // Stage 6: global stage.
-  { key: 'global.questionStart', type: oneOf('longest-kept', 'longest-all'), default: 'longest-kept',
-    help: 'the re-encoded question starts at the length of the longest kept chunk (or of any chunk)' },
-  { key: 'global.dropChunkQuestion', type: bool, default: true,
-    help: 'drop the question tokens cached with each chunk (they served scoring and KV eviction only)' },
-  { key: 'global.bos', type: oneOf('keep-first', 'drop-index0', 'keep-all'), default: 'keep-first',
-    help: 'keep BOS of the first kept chunk only; drop cached index 0 of later chunks (code); keep all (code, batched)' },
-  { key: 'global.questionBos', type: bool, default: false,
-    help: 'the appended and the re-encoded question start with their own BOS (code: tokenizer default)' },
-
-  // Cache baselines.
-  { key: 'streaming.enabled', type: bool, default: false,
-    help: 'StreamingLLM: attention sink plus a recent window, positions assigned inside the cache' },
-  { key: 'streaming.sink', type: int(0), default: 4, help: 'sink tokens kept from the start' },
-  { key: 'streaming.window', type: int(0), default: 0, help: 'recent tokens kept; 0 = trained window - sink - maxNew' },
-  { key: 'snapkv.enabled', type: bool, default: false,
-    help: 'SnapKV over the whole (middle-truncated) prompt: keep top-scored prefix tokens plus the window' },
-  { key: 'snapkv.window', type: int(1), default: 8, help: 'observation window: the last w prompt tokens (always kept)' },
-  { key: 'snapkv.capacity', type: int(0), default: 0,
-    help: 'tokens kept per KV head, window included; 0 = half the trained window' },
-  { key: 'snapkv.kernel', type: { kind: 'int', min: 1, odd: true }, default: 7, help: 'pooling kernel (odd; 1 = none)' },
-  { key: 'snapkv.pooling', type: oneOf('max', 'avg'), default: 'max', help: '1-D pooling of the scores' },
-];
+const holdsAll = (conds: ReadonlyMap<string, Condition>, c: Record<string, unknown>): boolean =>
+  [...conds].every(([key, cond]) => holds(cond, c[key]));
 
 /**
- * The policy registry keys a config runs, in order: `<stage>-<method>`, the same spelling as the C++
- * file (engine/src/policy/<key>.cpp) and its registry entry. Stage prefixes map to config sections:
- * rope → rope.*, chunk-prefill → chunk.*, chunk-evict → chunkEvict.*, kv-evict → kvEvict.*,
- * attn-calib → calib.*, global-reencode → global.*, cache-streaming → streaming.*, cache-snapkv → snapkv.*.
+ * Reads and validates a schema file; every error names the file and the entry at fault
+ * (`engine/knobs.json: knobs[4] "chunk.split": ...`). Exported for the tests; the module loads
+ * SCHEMA_FILE once.
  */
-export function pipelineOf(c: Record<string, KnobValue>): string[] {
-  const keys: string[] = [];
-  if (c['rope.scaling'] !== 'none') keys.push(`rope-${c['rope.scaling']}`);
-  if (!c['chunk.enabled']) {
-    keys.push('full-prefill');
-    if (c['streaming.enabled']) keys.push('cache-streaming');
-    if (c['snapkv.enabled']) keys.push('cache-snapkv');
-    return keys;
+export function loadSchema(file = SCHEMA_FILE): Schema {
+  const where = path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file);
+  let raw: unknown;
+  try { raw = JSON.parse(readFileSync(file, 'utf8')); } catch (e) {
+    throw new UserError(`${where}: cannot read the knob schema (${(e as Error).message})`);
   }
-  keys.push('chunk-prefill');
-  if (c['chunkEvict.enabled']) keys.push(`chunk-evict-${c['chunkEvict.method']}`);
-  if (c['kvEvict.enabled']) keys.push(`kv-evict-${c['kvEvict.method']}`);
-  if (c['calib.enabled']) keys.push(`attn-calib-${c['calib.method']}`);
-  keys.push('global-reencode');
-  return keys;
+  const fail = (at: string, msg: string): never => { throw new UserError(`${where}: ${at}${msg}`); };
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const onlyFields = (o: Record<string, unknown>, allowed: string[], at: string) => {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(at, `unknown field "${k}" (fields: ${allowed.join(', ')})`);
+  };
+  const list = (o: Record<string, unknown>, field: string, at: string): unknown[] => {
+    if (!Array.isArray(o[field])) fail(at, `field "${field}" must be a list`);
+    return o[field] as unknown[];
+  };
+  const strings = (o: Record<string, unknown>, field: string, at: string): string[] => {
+    const v = o[field];
+    if (!Array.isArray(v) || v.length === 0 || v.some((s) => typeof s !== 'string' || s === '') || new Set(v).size !== v.length)
+      fail(at, `field "${field}" must be a non-empty list of distinct strings`);
+    return v as string[];
+  };
+  const num = (o: Record<string, unknown>, field: string, at: string, optional: boolean): number | undefined => {
+    const v = o[field];
+    if (v === undefined && optional) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(at, `field "${field}" must be a number`);
+    return v as number;
+  };
+  const flag = (o: Record<string, unknown>, field: string, at: string): boolean | undefined => {
+    if (o[field] === undefined) return undefined;
+    if (typeof o[field] !== 'boolean') fail(at, `field "${field}" must be true or false`);
+    return o[field] as boolean;
+  };
+  const text = (o: Record<string, unknown>, field: string, at: string): string => {
+    if (typeof o[field] !== 'string' || (o[field] as string).trim() === '') fail(at, `field "${field}" must be a non-empty string`);
+    return o[field] as string;
+  };
+
+  if (!isObj(raw)) return fail('', 'must be a JSON object');
+  onlyFields(raw, ['about', 'knobs', 'stages', 'rules'], '');
+  if (raw.about !== undefined && (!Array.isArray(raw.about) || raw.about.some((s) => typeof s !== 'string'))) fail('', 'field "about" must be a list of strings');
+
+  const knobs: Knob[] = [];
+  const byKey = new Map<string, Knob>();
+  list(raw, 'knobs', '').forEach((k, i) => {
+    let at = `knobs[${i}]: `;
+    if (!isObj(k)) fail(at, 'must be an object');
+    const o = k as Record<string, unknown>;
+    const key = text(o, 'key', at);
+    at = `knobs[${i}] "${key}": `;
+    if (!/^[a-z][A-Za-z0-9]*\.[a-z][A-Za-z0-9]*$/.test(key)) fail(at, 'key must be <section>.<camelCaseName>');
+    if (byKey.has(key)) fail(at, 'key appears twice');
+    const common = ['key', 'type', 'default', 'help', 'host'];
+    let type: KnobType;
+    switch (o.type) {
+      case 'bool':
+        onlyFields(o, common, at);
+        type = { kind: 'bool' };
+        break;
+      case 'int': {
+        onlyFields(o, [...common, 'min', 'max', 'odd'], at);
+        const t: { kind: 'int'; min: number; max?: number; odd?: boolean } = { kind: 'int', min: num(o, 'min', at, false)! };
+        const max = num(o, 'max', at, true);
+        if (max !== undefined) t.max = max;
+        if (flag(o, 'odd', at)) t.odd = true;
+        if (!Number.isInteger(t.min) || (t.max !== undefined && !Number.isInteger(t.max))) fail(at, 'an int knob\'s min and max must be integers');
+        type = t;
+        break;
+      }
+      case 'number': {
+        onlyFields(o, [...common, 'min', 'max', 'minExclusive', 'maxExclusive'], at);
+        const t: { kind: 'number'; min: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = { kind: 'number', min: num(o, 'min', at, false)! };
+        const max = num(o, 'max', at, true);
+        if (max !== undefined) t.max = max;
+        if (flag(o, 'minExclusive', at)) t.minExclusive = true;
+        if (flag(o, 'maxExclusive', at)) t.maxExclusive = true;
+        if (t.maxExclusive && t.max === undefined) fail(at, '"maxExclusive" needs "max"');
+        type = t;
+        break;
+      }
+      case 'enum':
+        onlyFields(o, [...common, 'values'], at);
+        type = { kind: 'enum', values: strings(o, 'values', at) };
+        break;
+      case 'calib-rules':
+        onlyFields(o, [...common, 'regions'], at);
+        type = { kind: 'calib-rules', regions: strings(o, 'regions', at) };
+        break;
+      default:
+        return fail(at, `field "type" must be bool, int, number, enum or calib-rules, got ${JSON.stringify(o.type)}`);
+    }
+    if (type.kind !== 'bool' && type.kind !== 'enum' && type.kind !== 'calib-rules' && type.max !== undefined && type.max < type.min) fail(at, '"max" is below "min"');
+    if (!fits(type, o.default)) fail(at, `field "default" ${JSON.stringify(o.default)} is not a valid value of the knob's own type`);
+    const knob: Knob = { key, type, default: o.default as KnobValue, help: text(o, 'help', at), host: flag(o, 'host', at) ?? false };
+    knobs.push(knob);
+    byKey.set(key, knob);
+  });
+
+  const conditions = (v: unknown, at: string, field: string): Map<string, Condition> => {
+    if (!isObj(v) || Object.keys(v).length === 0) return fail(at, `field "${field}" must be a non-empty object of knob: condition`);
+    const out = new Map<string, Condition>();
+    for (const [key, c] of Object.entries(v)) {
+      const knob = byKey.get(key);
+      const cat = `${at}${field} "${key}": `;
+      if (!knob) fail(cat, 'no such knob');
+      if (knob!.host) fail(cat, 'a host knob never reaches the engine, so no stage or rule can test it');
+      let cond: Condition;
+      if (isObj(c)) {
+        const [op, ...more] = Object.keys(c);
+        if (more.length || !['not', 'min', 'nonEmpty'].includes(op ?? '')) fail(cat, 'a condition object is {"not": value}, {"min": n} or {"nonEmpty": true}');
+        if (op === 'nonEmpty') {
+          if (c.nonEmpty !== true || knob!.type.kind !== 'calib-rules') fail(cat, '{"nonEmpty": true} applies to list knobs only');
+          cond = { op: 'nonEmpty' };
+        } else if (op === 'min') {
+          if (typeof c.min !== 'number' || (knob!.type.kind !== 'int' && knob!.type.kind !== 'number')) fail(cat, '{"min": n} applies to number knobs only');
+          cond = { op: 'min', value: c.min as number };
+        } else {
+          if (!fits(knob!.type, c.not) || knob!.type.kind === 'calib-rules') fail(cat, `${JSON.stringify(c.not)} is not a value of this knob`);
+          cond = { op: 'not', value: c.not as boolean | number | string };
+        }
+      } else {
+        if (!fits(knob!.type, c) || knob!.type.kind === 'calib-rules') fail(cat, `${JSON.stringify(c)} is not a value of this knob`);
+        cond = { op: 'eq', value: c as boolean | number | string };
+      }
+      out.set(key, cond);
+    }
+    return out;
+  };
+
+  const stages: Stage[] = [];
+  list(raw, 'stages', '').forEach((s, i) => {
+    let at = `stages[${i}]: `;
+    if (!isObj(s)) fail(at, 'must be an object');
+    const o = s as Record<string, unknown>;
+    onlyFields(o, ['key', 'section', 'when', 'help'], at);
+    const key = text(o, 'key', at);
+    at = `stages[${i}] "${key}": `;
+    if (!/^[a-z][a-z0-9-]*(\{[a-zA-Z0-9.]+\})?$/.test(key)) fail(at, 'key must be a registry key, optionally ending in {knob}');
+    const m = /\{([^}]+)\}$/.exec(key);
+    if (m) {
+      const knob = byKey.get(m[1]!);
+      if (!knob || knob.type.kind !== 'enum' || knob.host) fail(at, `{${m[1]}} must name an enum knob the engine reads`);
+    }
+    const section = text(o, 'section', at);
+    if (stages.some((t) => t.section === section)) fail(at, `section "${section}" belongs to an earlier stage`);
+    stages.push({ key, section, when: conditions(o.when, at, 'when'), help: text(o, 'help', at) });
+  });
+  if (stages.length === 0) fail('', 'field "stages" must list the pipeline');
+  for (const k of knobs) {
+    const section = k.key.slice(0, k.key.indexOf('.'));
+    if (!stages.some((s) => s.section === section)) fail(`knob "${k.key}": `, `section "${section}" belongs to no stage (stages: ${stages.map((s) => s.section).join(', ')})`);
+  }
+
+  const rules: Rule[] = [];
+  list(raw, 'rules', '').forEach((r, i) => {
+    const at = `rules[${i}]: `;
+    if (!isObj(r)) fail(at, 'must be an object');
+    const o = r as Record<string, unknown>;
+    onlyFields(o, ['when', 'require', 'message'], at);
+    const rule: Rule = { when: conditions(o.when, at, 'when'), message: text(o, 'message', at) };
+    if (o.require !== undefined) rule.require = conditions(o.require, at, 'require');
+    rules.push(rule);
+  });
+  return { knobs, stages, rules };
 }
 
+export const SCHEMA: Schema = loadSchema();
+export const KNOBS: readonly Knob[] = SCHEMA.knobs;
+export const STAGES: readonly Stage[] = SCHEMA.stages;
+export const RULES: readonly Rule[] = SCHEMA.rules;
 export const KNOB_BY_KEY: ReadonlyMap<string, Knob> = new Map(KNOBS.map((k) => [k.key, k]));
+/** The knobs the TS runner applies itself (chunk cutting); never sent to the engine. */
+export const HOST_KNOBS: readonly string[] = KNOBS.filter((k) => k.host).map((k) => k.key);
+
+const calibRules = KNOB_BY_KEY.get('calib.rules');
+if (calibRules?.type.kind !== 'calib-rules') throw new UserError(`${SCHEMA_FILE}: the knob "calib.rules" (type calib-rules) is missing`);
+export const CALIB_REGIONS: readonly string[] = calibRules.type.regions;
+/** The paper's "Ours-calibration" mix (Table 6/8 captions, 1-indexed layers): the calib.rules default. */
+export const PAPER_CALIB_RULES: CalibRule[] = calibRules.default as CalibRule[];
+
+/**
+ * The policy registry keys a config runs, in order: the stages of knobs.json whose `when` holds,
+ * `{knob}` replaced by the knob's value (`chunk-evict-selfinfo`). The same spelling as the C++ file
+ * (engine/src/policy/<key>.cpp) and its registry entry; the engine derives the same list from the
+ * same table and refuses a config whose `pipeline` differs.
+ */
+export function pipelineOf(c: Record<string, KnobValue>): string[] {
+  return STAGES.filter((s) => holdsAll(s.when, c)).map((s) => s.key.replace(/\{([^}]+)\}$/, (_, k: string) => String(c[k])));
+}
+
+/** The messages of the cross-knob rules this config breaks, in schema order. */
+export function brokenRules(c: Record<string, KnobValue>): string[] {
+  return RULES.filter((r) => holdsAll(r.when, c) && (!r.require || !holdsAll(r.require, c))).map((r) => r.message);
+}
+
+/** The config as the engine receives it: the host-only knobs left out (the runner has applied them). */
+export function engineConfig(config: object): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const k of HOST_KNOBS) delete out[k];
+  return out;
+}

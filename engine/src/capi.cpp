@@ -1,5 +1,6 @@
 // The C API: converts exceptions into status codes and a thread-local message.
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "error.h"
 #include "json.h"
 #include "json_write.h"
+#include "policy/config.h"
 #include "session.h"
 #include "threadpool.h"
 #include "backend/cpu/cpu_features.h"
@@ -128,6 +130,21 @@ const char* pcomp_build_info(void) {
 }
 
 const char* pcomp_last_error(void) { return g_last_error.c_str(); }
+
+const char* pcomp_knob_schema(void) {
+  static std::string schema;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (schema.empty() && guarded([&] { schema = knob_schema_json(); }) != PCOMP_OK) return nullptr;
+  set_last_error("");
+  return schema.c_str();
+}
+
+const char* pcomp_config_resolve(const char* config_json) {
+  thread_local std::string out;
+  if (guarded([&] { out = policy_config_json(parse_policy_config(config_json)); }) != PCOMP_OK) return nullptr;
+  return out.c_str();
+}
 
 void pcomp_set_threads(int n) { set_threads(n); }
 int pcomp_get_threads(void) { return get_threads(); }

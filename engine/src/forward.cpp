@@ -161,13 +161,13 @@ void forward(const Model& m, const Backend& be, KVCache& cache, const std::vecto
       if (!opt.hook || !opt.hook->attention(l, int(s), a, cache, it.seq)) be.attention(a);
       off += it.n;
     }
-    be.matmul(ws.xn.data(), ws.att.data(), w.wo, nullptr, T, D, H * hd);
+    be.matmul(ws.xn.data(), ws.att.data(), w.wo, w.bo, T, D, H * hd);
     be.add(ws.x.data(), ws.xn.data(), size_t(T) * D);
     be.rmsnorm(ws.xn.data(), ws.x.data(), w.ffn_norm, T, D, c.eps);
-    be.matmul(ws.gate.data(), ws.xn.data(), w.w_gate, nullptr, T, F, D);
-    be.matmul(ws.up.data(), ws.xn.data(), w.w_up, nullptr, T, F, D);
+    be.matmul(ws.gate.data(), ws.xn.data(), w.w_gate, w.b_gate, T, F, D);
+    be.matmul(ws.up.data(), ws.xn.data(), w.w_up, w.b_up, T, F, D);
     be.silu_mul(ws.gate.data(), ws.up.data(), size_t(T) * F);
-    be.matmul(ws.xn.data(), ws.gate.data(), w.w_down, nullptr, T, D, F);
+    be.matmul(ws.xn.data(), ws.gate.data(), w.w_down, w.b_down, T, D, F);
     be.add(ws.x.data(), ws.xn.data(), size_t(T) * D);
   }
   for (const auto& it : items) cache.finish_append(it.seq, it.n);

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -47,6 +48,13 @@ double num_field(const JsonValue& o, const std::string& key, const std::string& 
   return v->num;
 }
 
+bool bool_field(const JsonValue& o, const std::string& key, const std::string& path, bool dflt) {
+  const JsonValue* v = o.get(key);
+  if (!v || v->is_null()) return dflt;
+  if (v->kind != JsonValue::Bool) throw EngineError(path + ": field \"" + key + "\" must be true or false");
+  return v->b;
+}
+
 int pos_int(const JsonValue& o, const std::string& key, const std::string& path) {
   double d = num_field(o, key, path, true, 0);
   if (d <= 0 || d != double(int64_t(d))) throw EngineError(path + ": field \"" + key + "\" must be a positive integer");
@@ -69,6 +77,13 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
     throw EngineError(path + ": not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw EngineError(path + ": expected a JSON object");
+  {
+    // Python's json (what transformers reads config.json with) keeps the last of duplicate keys,
+    // this parser's get() the first: a duplicated field is ambiguous, so refused.
+    std::set<std::string> seen;
+    for (const auto& kv : j.obj)
+      if (!seen.insert(kv.first).second) throw EngineError(path + ": field \"" + kv.first + "\" appears twice");
+  }
   ModelConfig c;
   const JsonValue* archs = j.get("architectures");
   if (archs && archs->is_array() && !archs->arr.empty() && archs->arr[0].is_string()) c.architecture = archs->arr[0].str;
@@ -103,17 +118,93 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   c.eps = float(num_field(j, "rms_norm_eps", path, false, 1e-6));
   c.rope_theta = num_field(j, "rope_theta", path, false, 10000.0);
   const JsonValue* act = j.get("hidden_act");
+  if (act && !act->is_null() && !act->is_string()) throw EngineError(path + ": field \"hidden_act\" must be a string");
   if (act && act->is_string() && act->str != "silu")
     throw EngineError(path + ": field \"hidden_act\": unsupported activation \"" + act->str + "\" (supported: silu)");
-  const JsonValue* tie = j.get("tie_word_embeddings");
-  c.tied = tie && tie->kind == JsonValue::Bool ? tie->b : false;
-  c.qkv_bias = c.architecture == "Qwen2ForCausalLM";
-  const JsonValue* ab = j.get("attention_bias");
-  if (ab && ab->kind == JsonValue::Bool && ab->b) c.qkv_bias = true;
+  const bool llama = c.architecture == "LlamaForCausalLM", qwen2 = c.architecture == "Qwen2ForCausalLM";
+  c.tied = bool_field(j, "tie_word_embeddings", path, false);
+  // Biases as transformers builds them: LlamaAttention gives q/k/v/o_proj bias=config.attention_bias
+  // and LlamaMLP gives gate/up/down_proj bias=config.mlp_bias; Qwen2Attention has q/k/v bias=True and
+  // o_proj bias=False, Qwen2MLP none; MistralAttention and MistralMLP have no biases. Mistral and
+  // Qwen2 do not read attention_bias or mlp_bias, so a config that sets them true there describes a
+  // checkpoint transformers would load differently from what its author meant: refused.
+  const bool attention_bias = bool_field(j, "attention_bias", path, false);
+  const bool mlp_bias = bool_field(j, "mlp_bias", path, false);
+  if (!llama && attention_bias)
+    throw EngineError(path + ": field \"attention_bias\": true is not read by transformers' " + c.architecture +
+                      " (its projections' biases are fixed by the architecture); refusing rather than guessing");
+  if (!llama && mlp_bias)
+    throw EngineError(path + ": field \"mlp_bias\": true is not read by transformers' " + c.architecture +
+                      " (its MLP has no biases); refusing rather than guessing");
+  c.qkv_bias = qwen2 || attention_bias;
+  c.o_bias = llama && attention_bias;
+  c.mlp_bias = llama && mlp_bias;
+  // pretraining_tp > 1: transformers before 4.48 split the projections into that many slices and
+  // summed them (the same product) but dropped the biases on that path; later versions ignore the
+  // field. Harmless without biases, ambiguous with them.
+  const JsonValue* tp = j.get("pretraining_tp");
+  if (tp && !tp->is_null()) {
+    if (!tp->is_number() || tp->num < 1 || tp->num != double(int64_t(tp->num)))
+      throw EngineError(path + ": field \"pretraining_tp\" must be a positive integer");
+    if (tp->num > 1 && (attention_bias || mlp_bias))
+      throw EngineError(path + ": field \"pretraining_tp\": " + std::to_string(int64_t(tp->num)) +
+                        " together with attention_bias/mlp_bias is computed differently by different transformers "
+                        "versions (the sliced path drops the biases); not supported");
+  }
+  // Only part of each head rotated (partial_rotary_factor < 1) is not implemented.
+  const JsonValue* prf = j.get("partial_rotary_factor");
+  if (prf && !prf->is_null() && !(prf->is_number() && prf->num == 1.0))
+    throw EngineError(path + ": field \"partial_rotary_factor\": only 1.0 (RoPE on the whole head) is supported");
+  const JsonValue* qc = j.get("quantization_config");
+  if (qc && !qc->is_null())
+    throw EngineError(path + ": field \"quantization_config\": quantized checkpoints are not supported (f32, f16 and bf16 only)");
+  // Sliding-window attention. Mistral: every layer when sliding_window is a number. Qwen2: only when
+  // use_sliding_window, and then only on layers with index >= max_window_layers (Qwen2Config); the
+  // engine applies one window to every layer, so a mix of windowed and full layers is refused. Llama
+  // has no sliding window (transformers ignores the field there). A newer config may spell the same
+  // thing as layer_types ("full_attention" / "sliding_attention" per layer), which wins when present.
+  // The window itself: query i sees the last sliding_window cache entries, itself included, as
+  // transformers' sliding-window mask (kv_idx > q_idx - sliding_window) does.
   const JsonValue* sw = j.get("sliding_window");
-  const JsonValue* usw = j.get("use_sliding_window");
-  bool sw_on = c.architecture == "MistralForCausalLM" || (usw && usw->kind == JsonValue::Bool && usw->b);
-  if (sw_on && sw && sw->is_number() && sw->num > 0) c.sliding_window = int(sw->num);
+  if (sw && !sw->is_null() && !(sw->is_number() && sw->num >= 0 && sw->num == double(int64_t(sw->num))))
+    throw EngineError(path + ": field \"sliding_window\" must be a non-negative integer or null");
+  const int window = sw && sw->is_number() ? int(sw->num) : 0;
+  int windowed_layers = 0;  // how many layers the config windows (all of them, or none, are supported)
+  if (c.architecture == "MistralForCausalLM") {
+    windowed_layers = window > 0 ? c.n_layers : 0;
+  } else if (qwen2) {
+    if (bool_field(j, "use_sliding_window", path, false) && window > 0) {
+      const JsonValue* mwl = j.get("max_window_layers");
+      int first = 0;
+      if (mwl && !mwl->is_null()) {
+        if (!mwl->is_number() || mwl->num < 0 || mwl->num != double(int64_t(mwl->num)))
+          throw EngineError(path + ": field \"max_window_layers\" must be a non-negative integer");
+        first = int(std::min<double>(mwl->num, c.n_layers));
+      } else {
+        first = std::min(28, c.n_layers);  // Qwen2Config's default
+      }
+      windowed_layers = c.n_layers - first;
+    }
+  }
+  const JsonValue* lt = j.get("layer_types");
+  if (lt && !lt->is_null()) {
+    if (!lt->is_array() || int(lt->arr.size()) != c.n_layers)
+      throw EngineError(path + ": field \"layer_types\" must list one entry per layer (num_hidden_layers = " +
+                        std::to_string(c.n_layers) + ")");
+    windowed_layers = 0;
+    for (const auto& e : lt->arr) {
+      if (!e.is_string() || (e.str != "full_attention" && e.str != "sliding_attention"))
+        throw EngineError(path + ": field \"layer_types\": unsupported entry (supported: full_attention, sliding_attention)");
+      if (e.str == "sliding_attention") ++windowed_layers;
+    }
+    if (windowed_layers > 0 && window <= 0)
+      throw EngineError(path + ": field \"layer_types\" names sliding_attention layers but sliding_window is not set");
+  }
+  if (windowed_layers != 0 && windowed_layers != c.n_layers)
+    throw EngineError(path + ": sliding-window attention on " + std::to_string(windowed_layers) + " of " +
+                      std::to_string(c.n_layers) + " layers (fields \"use_sliding_window\", \"max_window_layers\", "
+                      "\"layer_types\") is not supported: only all layers or none");
+  if (windowed_layers == c.n_layers) c.sliding_window = window;
   const JsonValue* rs = j.get("rope_scaling");
   if (rs && rs->is_object()) {
     const JsonValue* t = rs->get("rope_type");
@@ -193,6 +284,17 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
       if (!file_exists(dir + "/" + s)) throw EngineError(dir + "/" + s + ": missing shard listed in " + index);
       m->files.emplace_back(new SafetensorsFile(dir + "/" + s));
     }
+    // The index and its shards must agree: every tensor a shard holds is listed, for that shard.
+    // (A listed tensor missing from its shard is reported when the tensor is needed, or below.)
+    for (const auto& f : m->files)
+      for (const auto& kv : f->tensors()) {
+        auto ix = indexed.find(kv.first);
+        if (ix == indexed.end())
+          throw EngineError(f->path() + ": tensor '" + kv.first + "' is not listed in the weight_map of " + index);
+        if (ix->second != f->path())
+          throw EngineError(f->path() + ": tensor '" + kv.first + "' is listed in " + index + " for " + ix->second +
+                            ", not for this shard");
+      }
   } else {
     throw EngineError(dir + ": no model.safetensors or model.safetensors.index.json found");
   }
@@ -201,6 +303,34 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
       if (where.count(kv.first)) throw EngineError(f->path() + ": tensor '" + kv.first + "' appears in more than one file");
       where[kv.first] = &kv.second;
     }
+  for (const auto& kv : indexed)
+    if (!where.count(kv.first))
+      throw EngineError(kv.second + ": tensor '" + kv.first + "' is listed in the index but missing from this shard");
+  // Layer count: the files must hold exactly layers 0 .. num_hidden_layers - 1.
+  {
+    std::set<int> present;
+    const std::string lp = "model.layers.";
+    for (const auto& kv : where) {
+      if (kv.first.compare(0, lp.size(), lp) != 0) continue;
+      size_t i = lp.size(), j = i;
+      while (j < kv.first.size() && kv.first[j] >= '0' && kv.first[j] <= '9') ++j;
+      if (j == i || j - i > 9 || j >= kv.first.size() || kv.first[j] != '.') continue;  // refused below as unknown
+      const int l = std::stoi(kv.first.substr(i, j - i));
+      present.insert(l);
+      if (l >= c.n_layers)
+        throw EngineError(kv.second->file + ": tensor '" + kv.first + "' belongs to layer " + std::to_string(l) + " but " +
+                          cfg_path + " says num_hidden_layers = " + std::to_string(c.n_layers) +
+                          " (the checkpoint has more layers than its config)");
+    }
+    for (int l = 0; l < c.n_layers; ++l)
+      if (!present.count(l)) {
+        const std::string file = m->files.size() == 1 ? m->files[0]->path() : index;
+        throw EngineError(file + ": no tensor of layer " + std::to_string(l) + " (model.layers." + std::to_string(l) +
+                          ".*) but " + cfg_path + " says num_hidden_layers = " + std::to_string(c.n_layers) +
+                          " (the checkpoint has " + std::to_string(present.size()) + " layers)");
+      }
+  }
+  std::set<std::string> used;
 
   std::set<std::string> dtypes;
   auto find = [&](const std::string& name, const std::vector<int64_t>& shape, bool required) -> const TensorInfo* {
@@ -219,6 +349,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
       throw EngineError(file + ": tensor '" + name + "' " + what + " (required by " + c.architecture + ")");
     }
     const TensorInfo& t = *it->second;
+    used.insert(name);
     if (t.shape != shape)
       throw EngineError(t.file + ": tensor '" + name + "' has shape " + shape_str(t.shape) + " but config.json implies " +
                         shape_str(shape));
@@ -274,18 +405,61 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
       w.bk = get(p + "self_attn.k_proj.bias", {KV});
       w.bv = get(p + "self_attn.v_proj.bias", {KV});
     }
+    if (c.o_bias) w.bo = get(p + "self_attn.o_proj.bias", {D});
     w.ffn_norm = get(p + "post_attention_layernorm.weight", {D});
     w.w_gate = get_matrix(p + "mlp.gate_proj.weight", {F, D});
     w.w_up = get_matrix(p + "mlp.up_proj.weight", {F, D});
     w.w_down = get_matrix(p + "mlp.down_proj.weight", {D, F});
+    if (c.mlp_bias) {
+      w.b_gate = get(p + "mlp.gate_proj.bias", {F});
+      w.b_up = get(p + "mlp.up_proj.bias", {F});
+      w.b_down = get(p + "mlp.down_proj.bias", {D});
+    }
+    // Checkpoints written by transformers before 4.31 may carry the RoPE table as a buffer; the
+    // engine derives RoPE from config.json (as transformers does), so it is ignored.
+    if (where.count(p + "self_attn.rotary_emb.inv_freq")) used.insert(p + "self_attn.rotary_emb.inv_freq");
     m->layers.push_back(w);
   }
   m->norm = get("model.norm.weight", {D});
   // The embedding is read a row per token, so it stays f32; a tied bf16 head is the file's bf16
   // data (or a bf16 copy) beside it.
   m->embed = to_f32(*embed);
-  m->lm_head = get_matrix("lm_head.weight", {V, D}, !c.tied);
-  if (!m->lm_head.data) m->lm_head = bf16 ? get_matrix("model.embed_tokens.weight", {V, D}) : Weight(m->embed);
+  if (c.tied) {
+    // Tied: transformers uses the embedding as the head. A file that also stores lm_head.weight is
+    // accepted only when it is the same matrix; otherwise the checkpoint contradicts its config.
+    if (const TensorInfo* head = find("lm_head.weight", {V, D}, false)) {
+      const size_t n = size_t(head->numel());
+      std::vector<float> a(4096), b(4096);
+      for (size_t i = 0; i < n; i += a.size()) {
+        const size_t k = std::min(a.size(), n - i);
+        convert_to_f32(head->dtype, head->data + i * dtype_size(head->dtype), a.data(), k);
+        convert_to_f32(embed->dtype, embed->data + i * dtype_size(embed->dtype), b.data(), k);
+        if (std::memcmp(a.data(), b.data(), k * sizeof(float)) != 0)
+          throw EngineError(head->file + ": tensor 'lm_head.weight' differs from model.embed_tokens.weight but " +
+                            cfg_path + " says tie_word_embeddings = true");
+      }
+    }
+    m->lm_head = bf16 ? get_matrix("model.embed_tokens.weight", {V, D}) : Weight(m->embed);
+  } else {
+    m->lm_head = get_matrix("lm_head.weight", {V, D});
+  }
+  // Strict: a tensor nothing above read is one this engine does not understand; computing without
+  // it would give some other model's output.
+  for (const auto& kv : where) {
+    if (used.count(kv.first)) continue;
+    const std::string& n = kv.first;
+    auto ends = [&](const std::string& suffix) {
+      return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    std::string why = "is not part of " + c.architecture + " as " + cfg_path + " describes it";
+    if (ends("_proj.bias") && n.find(".self_attn.") != std::string::npos)
+      why += c.architecture == "LlamaForCausalLM" ? " (attention biases need \"attention_bias\": true)"
+                                                   : " (this architecture has no such bias)";
+    else if (ends("_proj.bias") && n.find(".mlp.") != std::string::npos)
+      why += c.architecture == "LlamaForCausalLM" ? " (MLP biases need \"mlp_bias\": true)"
+                                                   : " (this architecture has no MLP biases)";
+    throw EngineError(kv.second->file + ": tensor '" + n + "' " + why + "; refusing to load a checkpoint with unknown tensors");
+  }
   m->storage_dtype = bf16 ? "bf16" : "f32";
   for (const auto& d : dtypes) m->weight_dtype += (m->weight_dtype.empty() ? "" : "+") + d;
   return m;

@@ -26,7 +26,9 @@ struct ModelConfig {
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   int orig_max_pos = 0;      // llama3: original_max_position_embeddings
   bool tied = false;
-  bool qkv_bias = false;
+  bool qkv_bias = false;     // q/k/v_proj.bias: Qwen2 always; Llama when attention_bias
+  bool o_bias = false;       // o_proj.bias: Llama attention_bias
+  bool mlp_bias = false;     // gate/up/down_proj.bias: Llama mlp_bias
   int sliding_window = 0;    // 0: none
   int bos = -1;
   std::vector<int> eos;
@@ -37,6 +39,7 @@ struct LayerWeights {
   const float *attn_norm = nullptr, *ffn_norm = nullptr;
   Weight wq, wk, wv, wo, w_gate, w_up, w_down;
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+  const float *bo = nullptr, *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;
 };
 
 // How the projection matrices are stored. Auto: bf16 when the file holds bf16, f32 otherwise.
@@ -62,6 +65,10 @@ struct Model {
 
 // Loads dir/config.json and dir/model.safetensors (or the sharded index). Throws EngineError whose
 // message names the file and the field or tensor at fault. The one-argument form reads PCOMP_WEIGHTS.
+// Strict: every tensor in the checkpoint is used (an unknown or unexpected one is refused by name),
+// the layer count in the files equals num_hidden_layers, and a sharded index agrees with its shards.
+// Config fields that would change the forward pass and are not implemented are refused by name
+// (docs/models.md, "Config fields").
 std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage);
 std::unique_ptr<Model> load_model(const std::string& dir);
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -53,6 +54,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(new MappedFile
   if (size < 8) throw EngineError(path + ": truncated safetensors file (" + std::to_string(size) + " bytes, no header)");
   uint64_t hlen = 0;
   std::memcpy(&hlen, file_->data(), 8);
+  // The reference reader (huggingface/safetensors, safetensors/src/tensor.rs, read_metadata) refuses
+  // headers over 100,000,000 bytes (HeaderTooLarge); so does this one.
+  if (hlen > 100000000ull)
+    throw EngineError(path + ": safetensors header length " + std::to_string(hlen) +
+                      " exceeds the format's limit of 100000000 bytes (corrupt file)");
   if (hlen > size - 8)
     throw EngineError(path + ": safetensors header length " + std::to_string(hlen) + " exceeds the file size " +
                       std::to_string(size) + " (truncated or corrupt file)");
@@ -86,6 +92,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(new MappedFile
       if (!s.is_number() || s.num < 0) throw EngineError(where + ": bad shape entry");
       info.shape.push_back(int64_t(s.num));
     }
+    if (!offs->arr[0].is_number() || !offs->arr[1].is_number() || offs->arr[0].num != double(int64_t(offs->arr[0].num)) ||
+        offs->arr[1].num != double(int64_t(offs->arr[1].num)))
+      throw EngineError(where + ": data_offsets must be two integers");
     double b = offs->arr[0].num, e = offs->arr[1].num;
     if (!(b >= 0 && e >= b && e <= double(data_size)))
       throw EngineError(where + ": data_offsets [" + std::to_string(int64_t(b)) + ", " + std::to_string(int64_t(e)) +
@@ -95,8 +104,41 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(new MappedFile
       throw EngineError(where + ": byte length " + std::to_string(info.nbytes) + " does not match shape and dtype (" +
                         std::to_string(info.numel()) + " x " + std::to_string(dtype_size(info.dtype)) + " bytes)");
     info.data = base + size_t(b);
-    tensors_.emplace(info.name, std::move(info));
+    info.begin = size_t(b);
+    if (!tensors_.emplace(info.name, std::move(info)).second)
+      throw EngineError(where + ": named twice in the safetensors header");
   }
+  // The format's own rule (huggingface/safetensors, safetensors/src/tensor.rs: Metadata::validate and
+  // read_metadata): sorted by data_offsets, the tensors tile the byte buffer exactly -- the first
+  // starts at 0, each starts where the previous one ended (InvalidOffset otherwise), and the last
+  // ends at the end of the file (MetadataIncompleteBuffer otherwise). So no overlap (two tensors
+  // sharing bytes), no gap and no trailing data: every byte of the data section belongs to exactly
+  // one tensor. Zero-length tensors are allowed anywhere in the sequence.
+  std::vector<const TensorInfo*> order;
+  order.reserve(tensors_.size());
+  for (const auto& kv : tensors_) order.push_back(&kv.second);
+  std::sort(order.begin(), order.end(), [](const TensorInfo* x, const TensorInfo* y) {
+    return x->begin != y->begin ? x->begin < y->begin : x->nbytes < y->nbytes;
+  });
+  size_t at = 0;
+  const TensorInfo* prev = nullptr;
+  for (const TensorInfo* t : order) {
+    const std::string range = "[" + std::to_string(t->begin) + ", " + std::to_string(t->begin + t->nbytes) + "]";
+    if (t->begin < at)
+      throw EngineError(path + ": tensor '" + t->name + "': data_offsets " + range + " overlap tensor '" + prev->name +
+                        "' (which ends at " + std::to_string(at) + "); safetensors tensors may not share bytes");
+    if (t->begin > at)
+      throw EngineError(path + ": tensor '" + t->name + "': data_offsets " + range + " leave a gap of " +
+                        std::to_string(t->begin - at) + " bytes " +
+                        (prev ? "after tensor '" + prev->name + "'" : std::string("at the start of the data section")) +
+                        "; safetensors tensors must cover the data section contiguously");
+    at = t->begin + t->nbytes;
+    prev = t;
+  }
+  if (at != data_size)
+    throw EngineError(path + ": " + std::to_string(data_size - at) + " bytes of trailing data after " +
+                      (prev ? "the last tensor ('" + prev->name + "')" : std::string("the header (no tensors)")) +
+                      "; a safetensors data section ends where its last tensor ends");
 }
 
 float bf16_to_f32(uint16_t h) {

@@ -19,6 +19,7 @@ struct TensorInfo {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // inside the mapping
   size_t nbytes = 0;
+  size_t begin = 0;  // data_offsets[0], within the data section
   std::string file;  // for error messages
   int64_t numel() const {
     int64_t n = 1;
@@ -43,7 +44,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// One safetensors file: parses and validates the header, indexes the tensors.
+// One safetensors file: parses and validates the header, indexes the tensors. Holds the format to
+// its reference rules: every tensor in bounds, its byte length equal to shape x dtype, and the
+// tensors covering the data section exactly (no overlap, gap or trailing bytes).
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);

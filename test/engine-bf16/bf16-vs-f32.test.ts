@@ -50,6 +50,8 @@ const shapes: [string, TinyModelSpec][] = [
   ['gqa-hd8', { seed: 31, hiddenSize: 32, intermediateSize: 64, numHeads: 4, numKvHeads: 2 }],
   ['gqa-hd16-wide', { seed: 32, hiddenSize: 96, intermediateSize: 200, numHeads: 6, numKvHeads: 2, numLayers: 3, vocabSize: 500 }],
   ['tied-mha', { seed: 33, hiddenSize: 48, intermediateSize: 72, numHeads: 3, numKvHeads: 3, tieWordEmbeddings: true }],
+  // Llama attention_bias + mlp_bias on the bf16 kernels (wide enough for the packed path).
+  ['llama-biases-wide', { seed: 34, hiddenSize: 96, intermediateSize: 200, numHeads: 6, numKvHeads: 2, vocabSize: 400, attentionBias: true, mlpBias: true }],
 ];
 
 describe('bf16 weight storage', () => {

@@ -1,6 +1,7 @@
 // The engine's logits against the float64 oracle on seeded random tiny models of every supported
 // shape: Llama with GQA, Llama-3.1 rope scaling, linear and dynamic scaling, Qwen2 with biases,
-// Mistral, tied and untied embeddings, f32/bf16/f16 files, sharded index.
+// Llama with attention_bias / mlp_bias, Mistral, tied and untied embeddings, f32/bf16/f16 files,
+// sharded index.
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineModel } from '../../engine/index.js';
 import { writeTinyModel, type TinyModelSpec } from '../oracle/model-writer.js';
@@ -27,6 +28,12 @@ const cases: [string, TinyModelSpec][] = [
   ['llama-bf16-file', { seed: 18, dtype: 'bf16' }],
   ['llama-f16-file', { seed: 19, dtype: 'f16' }],
   ['llama-sharded', { seed: 20, shards: 3, numLayers: 3 }],
+  // Llama attention_bias (q/k/v/o) and mlp_bias (gate/up/down), as transformers' LlamaAttention /
+  // LlamaMLP build them; the bf16 file is held bf16 (the default), so both weight paths are covered.
+  ['llama-attention-bias', { seed: 25, attentionBias: true }],
+  ['llama-mlp-bias', { seed: 26, mlpBias: true, numKvHeads: 1 }],
+  ['llama-both-biases-bf16-file', { seed: 27, attentionBias: true, mlpBias: true, dtype: 'bf16' }],
+  ['llama-both-biases-sharded-tied', { seed: 28, attentionBias: true, mlpBias: true, shards: 2, tieWordEmbeddings: true }],
 ];
 
 describe('engine forward pass vs float64 oracle', () => {

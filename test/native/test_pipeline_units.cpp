@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "harness.h"
+#include "pcomp.h"
 #include "policy/config.h"
 #include "policy/registry.h"
 #include "policy/run.h"
@@ -61,6 +62,62 @@ TEST(config_pipeline_is_derived_and_checked) {
   bool threw = false;
   try { find_stage("kv-evict-h2o"); } catch (const EngineError& e) { threw = has(e.what(), "\"kv-evict-h2o\""); }
   CHECK(threw);
+}
+
+TEST(config_schema_loads_and_member_initializers_are_its_defaults) {
+  const KnobSchema& s = knob_schema();  // throws when engine/knobs.json and the member bindings disagree
+  CHECK(s.knobs.size() > 40 && !s.stages.empty() && !s.rules.empty());
+  // Code that builds a PolicyConfig by hand gets the schema's defaults too.
+  PolicyConfig by_hand;
+  by_hand.pipeline = derive_pipeline(by_hand);
+  CHECK(policy_config_json(by_hand) == policy_config_json(parse_policy_config("{}")));
+  CHECK(by_hand.chunk_parallel == 8);
+  // The host-only members are not in policy_config_json: their initializers against the schema.
+  for (const KnobSpec& k : s.knobs) {
+    if (!k.host) continue;
+    if (k.key == "chunk.split") CHECK(k.default_value.str == by_hand.chunk_split);
+    else if (k.key == "chunk.budget") CHECK(k.default_value.num == by_hand.chunk_budget);
+    else if (k.key == "chunk.count") CHECK(k.default_value.num == by_hand.chunk_count);
+    else CHECK(!"a host knob this test does not know");
+  }
+}
+
+TEST(config_every_schema_stage_and_method_value_is_registered) {
+  for (const StageSpec& st : knob_schema().stages)
+    for (const std::string& key : stage_keys(st)) {
+      bool ok = true;
+      try { find_stage(key); } catch (const EngineError&) { ok = false; }
+      if (!ok) std::fprintf(stderr, "  stage %s: no registry entry\n", key.c_str());
+      CHECK(ok);
+    }
+  // The knob-valued sub-methods: every value the schema allows has its function.
+  for (const KnobSpec& k : knob_schema().knobs) {
+    for (const std::string& v : k.values) {
+      bool ok = true;
+      try {
+        if (k.key == "chunkEvict.score") find_chunk_scorer(v);
+        else if (k.key == "kvEvict.pooling" || k.key == "snapkv.pooling") find_pooling(v);
+        else if (k.key == "calib.rules") find_region(v);
+      } catch (const EngineError&) { ok = false; }
+      if (!ok) std::fprintf(stderr, "  %s=%s: no registry entry\n", k.key.c_str(), v.c_str());
+      CHECK(ok);
+    }
+  }
+}
+
+TEST(config_host_knobs_are_refused_and_resolve_reports_the_engine_view) {
+  CHECK(has(config_error("{\"chunk.budget\": 100}"), "key \"chunk.budget\" is a host knob"));
+  CHECK(has(config_error("{\"chunk.split\": \"chars\"}"), "key \"chunk.split\" is a host knob"));
+  CHECK(has(config_error("{\"chunk.count\": 2}"), "key \"chunk.count\" is a host knob"));
+  const char* out = pcomp_config_resolve("{\"chunk.enabled\": true, \"calib.threshold\": 0.3, \"preset\": \"p\"}");
+  CHECK(out != nullptr);
+  const std::string r = out ? out : "";
+  CHECK(has(r, "\"calib.threshold\":0.3,") && has(r, "\"preset\":\"p\"") && has(r, "\"chunk.parallel\":8"));
+  CHECK(has(r, "\"pipeline\":[\"chunk-prefill\",\"global-reencode\"]") && !has(r, "chunk.budget"));
+  CHECK(pcomp_config_resolve("{\"kvEvict.kernel\": 4}") == nullptr);
+  CHECK(has(pcomp_last_error(), "\"kvEvict.kernel\" must be int >= 1, odd, got 4"));
+  const char* schema = pcomp_knob_schema();
+  CHECK(schema && has(schema, "\"source\":") && has(schema, "\"range\":\"number > 0, < 1\""));
 }
 
 TEST(pooling_matches_torch_padding_rules) {

@@ -140,3 +140,62 @@ export function removeTokenizer(dir: string, both = false): Breakage {
   if (both) rmSync(path.join(dir, 'tokenizer_config.json'));
   return { file };
 }
+
+/**
+ * Adds a well-formed extra tensor (f32 zeros, or `fill`) at the end of the file holding `near`
+ * (model.safetensors, or that shard, listed in the index too), e.g. 'foo.bar' or an
+ * 'o_proj.bias' the config does not ask for.
+ */
+export function addTensor(dir: string, name: string, shape: number[], opts: { near?: string; fill?: number } = {}): Breakage {
+  const file = fileHolding(dir, opts.near ?? 'model.norm.weight');
+  const count = shape.reduce((a, b) => a * b, 1);
+  const data = Buffer.alloc(count * 4);
+  for (let i = 0; i < count; i++) data.writeFloatLE(opts.fill ?? 0, i * 4);
+  writeFileSync(file, assembleSafetensors([...rawTensors(file), { name, dtype: 'F32', shape, data }]));
+  const index = path.join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) {
+    const parsed = JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> };
+    parsed.weight_map[name] = path.basename(file);
+    writeFileSync(index, JSON.stringify(parsed, null, 2));
+  }
+  return { file, name };
+}
+
+/**
+ * Moves one tensor's data_offsets `bytes` earlier (same length), so that it shares bytes with the
+ * tensor before it; the header is otherwise untouched, so the overlap is the first thing wrong.
+ */
+export function overlapOffsets(dir: string, tensor: string, bytes = 4): Breakage {
+  const file = fileHolding(dir, tensor);
+  const parsed = parseSafetensors(file);
+  const entry = parsed.header[tensor];
+  if (entry.data_offsets[0] < bytes) throw new Error(`oracle: ${tensor} is first in its file; nothing to overlap`);
+  const header: Record<string, HeaderEntry | object> = { __metadata__: { format: 'pt' }, ...parsed.header };
+  header[tensor] = { ...entry, data_offsets: [entry.data_offsets[0] - bytes, entry.data_offsets[1] - bytes] };
+  writeFileSync(file, withHeader(header, parsed.bytes.subarray(parsed.dataStart)));
+  return { file, name: tensor };
+}
+
+/** Appends bytes after the last tensor's data (named in the result: the tensor they follow). */
+export function trailingData(dir: string, bytes = 16, tensor = 'lm_head.weight'): Breakage {
+  const file = fileHolding(dir, tensor);
+  const last = rawTensors(file).at(-1)!;
+  writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.alloc(bytes, 0x5a)]));
+  return { file, name: last.name };
+}
+
+/** Inserts `bytes` unused bytes right after `tensor`'s data, shifting the later offsets: a hole. */
+export function gapAfter(dir: string, tensor: string, bytes = 8): Breakage {
+  const file = fileHolding(dir, tensor);
+  const parsed = parseSafetensors(file);
+  const cut = parsed.header[tensor].data_offsets[1];
+  const header: Record<string, HeaderEntry | object> = { __metadata__: { format: 'pt' } };
+  for (const [name, e] of Object.entries(parsed.header)) {
+    header[name] = e.data_offsets[0] >= cut && name !== tensor
+      ? { ...e, data_offsets: [e.data_offsets[0] + bytes, e.data_offsets[1] + bytes] }
+      : e;
+  }
+  const data = parsed.bytes.subarray(parsed.dataStart);
+  writeFileSync(file, withHeader(header, Buffer.concat([data.subarray(0, cut), Buffer.alloc(bytes), data.subarray(cut)])));
+  return { file, name: tensor };
+}

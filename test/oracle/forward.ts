@@ -10,6 +10,8 @@
  * - Attention in a step: token i sees every entry already in the cache plus the step's tokens 0..i
  *   (causal by order within the step, like HF's cache_position, whatever the position ids are).
  * - SwiGLU MLP: down(silu(gate(x)) * up(x)); final norm; logits by lm_head (or embed_tokens if tied).
+ * - Biases: every projection whose `<name>.bias` tensor the folder holds adds it (nn.Linear), whatever
+ *   config.json says: Qwen2's q/k/v, Llama's attention_bias (q/k/v/o) and mlp_bias (gate/up/down).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -49,6 +51,11 @@ export interface LayerWeights {
   qBias: Float64Array | null;
   kBias: Float64Array | null;
   vBias: Float64Array | null;
+  /** Llama attention_bias / mlp_bias (absent: no bias). */
+  oBias?: Float64Array | null;
+  gateBias?: Float64Array | null;
+  upBias?: Float64Array | null;
+  downBias?: Float64Array | null;
   gate: Float64Array;
   up: Float64Array;
   down: Float64Array;
@@ -139,12 +146,12 @@ export const silu = (v: number) => v / (1 + Math.exp(-v));
 
 /** The rest of a layer after attention: output projection and residual, then the SwiGLU MLP and residual (in place on x). */
 export function attentionOutAndMlp(x: Float64Array, attended: Float64Array, w: LayerWeights, c: ReferenceConfig): void {
-  const attnOut = matVec(w.o, attended, c.hiddenSize);
+  const attnOut = matVec(w.o, attended, c.hiddenSize, w.oBias ?? null);
   for (let e = 0; e < c.hiddenSize; e++) x[e] += attnOut[e];
   const h = rmsNorm(x, w.postNorm, c.rmsNormEps);
-  const gate = matVec(w.gate, h, c.intermediateSize);
-  const up = matVec(w.up, h, c.intermediateSize);
-  const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize);
+  const gate = matVec(w.gate, h, c.intermediateSize, w.gateBias ?? null);
+  const up = matVec(w.up, h, c.intermediateSize, w.upBias ?? null);
+  const mlpOut = matVec(w.down, gate.map((gv, e) => silu(gv) * up[e]), c.hiddenSize, w.downBias ?? null);
   for (let e = 0; e < c.hiddenSize; e++) x[e] += mlpOut[e];
 }
 
@@ -176,6 +183,10 @@ export class ReferenceModel {
         qBias: tensors.get(`${p}.self_attn.q_proj.bias`) ?? null,
         kBias: tensors.get(`${p}.self_attn.k_proj.bias`) ?? null,
         vBias: tensors.get(`${p}.self_attn.v_proj.bias`) ?? null,
+        oBias: tensors.get(`${p}.self_attn.o_proj.bias`) ?? null,
+        gateBias: tensors.get(`${p}.mlp.gate_proj.bias`) ?? null,
+        upBias: tensors.get(`${p}.mlp.up_proj.bias`) ?? null,
+        downBias: tensors.get(`${p}.mlp.down_proj.bias`) ?? null,
         gate: need(`${p}.mlp.gate_proj.weight`),
         up: need(`${p}.mlp.up_proj.weight`),
         down: need(`${p}.mlp.down_proj.weight`),

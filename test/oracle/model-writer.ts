@@ -48,6 +48,10 @@ export interface TinyModelSpec {
   weightStd?: number;
   /** false leaves out tokenizer.json and tokenizer_config.json. */
   tokenizer?: boolean;
+  /** Llama only: config.json attention_bias (q/k/v/o_proj biases, as transformers' LlamaAttention). */
+  attentionBias?: boolean;
+  /** Llama only: config.json mlp_bias (gate/up/down_proj biases, as transformers' LlamaMLP). */
+  mlpBias?: boolean;
 }
 
 export type ResolvedSpec = Required<Omit<TinyModelSpec, 'headDim'>> & { headDim?: number };
@@ -72,6 +76,8 @@ export const DEFAULT_SPEC: Required<Omit<TinyModelSpec, 'headDim'>> = {
   eosTokenId: 2,
   weightStd: 0.1,
   tokenizer: true,
+  attentionBias: false,
+  mlpBias: false,
 };
 
 export interface WrittenModel {
@@ -111,7 +117,7 @@ export function configJson(s: ResolvedSpec): Record<string, unknown> {
     transformers_version: '4.46.0',
   };
   if (s.architecture === 'LlamaForCausalLM') {
-    return { ...common, model_type: 'llama', attention_bias: false, mlp_bias: false, pretraining_tp: 1 };
+    return { ...common, model_type: 'llama', attention_bias: s.attentionBias, mlp_bias: s.mlpBias, pretraining_tp: 1 };
   }
   if (s.architecture === 'MistralForCausalLM') {
     return { ...common, model_type: 'mistral', sliding_window: null };
@@ -141,15 +147,22 @@ export function tensorShapes(s: ResolvedSpec): { name: string; shape: number[]; 
     list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
     list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
     list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
-    if (s.architecture === 'Qwen2ForCausalLM') {
+    const llamaBias = s.architecture === 'LlamaForCausalLM' && s.attentionBias;
+    if (s.architecture === 'Qwen2ForCausalLM' || llamaBias) {
       list.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim], kind: 'bias' });
     }
     list.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, qDim], kind: 'matrix' });
+    if (llamaBias) list.push({ name: `${p}.self_attn.o_proj.bias`, shape: [H], kind: 'bias' });
     list.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H], kind: 'matrix' });
     list.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H], kind: 'matrix' });
     list.push({ name: `${p}.mlp.down_proj.weight`, shape: [H, I], kind: 'matrix' });
+    if (s.architecture === 'LlamaForCausalLM' && s.mlpBias) {
+      list.push({ name: `${p}.mlp.gate_proj.bias`, shape: [I], kind: 'bias' });
+      list.push({ name: `${p}.mlp.up_proj.bias`, shape: [I], kind: 'bias' });
+      list.push({ name: `${p}.mlp.down_proj.bias`, shape: [H], kind: 'bias' });
+    }
     list.push({ name: `${p}.input_layernorm.weight`, shape: [H], kind: 'norm' });
     list.push({ name: `${p}.post_attention_layernorm.weight`, shape: [H], kind: 'norm' });
   }
@@ -165,6 +178,9 @@ export function resolveSpec(spec: TinyModelSpec): ResolvedSpec {
   const headDim = s.headDim ?? s.hiddenSize / s.numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new Error(`oracle: head_dim ${headDim} must be an even integer`);
   if (s.numHeads % s.numKvHeads !== 0) throw new Error('oracle: num_attention_heads must be a multiple of num_key_value_heads');
+  if ((s.attentionBias || s.mlpBias) && s.architecture !== 'LlamaForCausalLM') {
+    throw new Error('oracle: attentionBias / mlpBias are Llama config fields (transformers reads them for Llama only)');
+  }
   return s;
 }
 

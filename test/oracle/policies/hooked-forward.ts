@@ -76,7 +76,9 @@ export class HookedModel {
         q: need(`${p}.self_attn.q_proj.weight`), k: need(`${p}.self_attn.k_proj.weight`),
         v: need(`${p}.self_attn.v_proj.weight`), o: need(`${p}.self_attn.o_proj.weight`),
         qBias: t.get(`${p}.self_attn.q_proj.bias`) ?? null, kBias: t.get(`${p}.self_attn.k_proj.bias`) ?? null,
-        vBias: t.get(`${p}.self_attn.v_proj.bias`) ?? null,
+        vBias: t.get(`${p}.self_attn.v_proj.bias`) ?? null, oBias: t.get(`${p}.self_attn.o_proj.bias`) ?? null,
+        gateBias: t.get(`${p}.mlp.gate_proj.bias`) ?? null, upBias: t.get(`${p}.mlp.up_proj.bias`) ?? null,
+        downBias: t.get(`${p}.mlp.down_proj.bias`) ?? null,
         gate: need(`${p}.mlp.gate_proj.weight`), up: need(`${p}.mlp.up_proj.weight`), down: need(`${p}.mlp.down_proj.weight`),
         inputNorm: need(`${p}.input_layernorm.weight`), postNorm: need(`${p}.post_attention_layernorm.weight`),
       };
