@@ -312,11 +312,13 @@ function scalingSection(o: Options, ms: ModelSpec[]): string {
   return out.join('\n');
 }
 
-/** HEAD's short hash and subject, with a note when the worktree has uncommitted changes. */
+/** HEAD's short hash, with a note when the worktree has uncommitted changes (other than to bench/RESULTS.md). */
 function commitLine(): string {
   const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
   const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
-  const dirty = git(['status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '';
+  // bench/RESULTS.md itself grows with every block, so it does not count as a change to what ran.
+  const changed = git(['status', '--porcelain', '--untracked-files=no']).split('\n').filter((l) => l.trim() && !l.endsWith('bench/RESULTS.md'));
+  const dirty = changed.length ? ' (with uncommitted changes)' : '';
   return `${head}${dirty}`;
 }
 
