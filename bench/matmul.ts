@@ -18,11 +18,14 @@ export interface MatmulRow {
   openblas_f32_gflops: number;
   ratio_f32: number;
   ratio_bf16: number;
+  /** The opt-in AVX512_BF16 kernel on the same bf16 weights (activations rounded to bf16); absent where the CPU lacks it. */
+  engine_avx512bf16_gflops?: number;
+  ratio_avx512bf16?: number;
 }
 
 export interface MatmulReport {
   skipped?: string;
-  info?: { openblas_core: string; cpu_features: string; kernels_f32: string; kernels_bf16: string; threads: number };
+  info?: { openblas_core: string; cpu_features: string; kernels_f32: string; kernels_bf16: string; threads: number; avx512bf16_kernel?: boolean };
   rows: MatmulRow[];
   command: string;
 }

@@ -8,12 +8,16 @@ import path from 'node:path';
 import { repoRoot } from '../engine/index.js';
 import type { ChildJob, ChildResult } from './child.js';
 
-export function runChild(job: ChildJob, timeoutS: number): ChildResult {
+/** `env` adds to (or, with undefined, removes from) this process's environment, e.g. PCOMP_ADDON. */
+export function runChild(job: ChildJob, timeoutS: number, env: Record<string, string | undefined> = {}): ChildResult {
+  const childEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/child.ts'), JSON.stringify(job)], {
     encoding: 'utf8',
     timeout: timeoutS * 1000,
-    maxBuffer: 1 << 24,
+    maxBuffer: 1 << 28,
     cwd: repoRoot,
+    env: childEnv,
   });
   if (r.error) return { ok: false, error: r.error.message.includes('ETIMEDOUT') ? `timed out after ${timeoutS} s` : r.error.message };
   const line = r.stdout.trim().split('\n').pop() ?? '';

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [matmul] [prefill] [decode] [scaling] [options]` (no section: the first three).
+ * `npm run bench -- [matmul] [prefill] [decode] [scaling] [cli128k] [llamacpp] [compare] [options]`
+ * (no section: the first three).
  *
  * Every ratio is measured side by side in one run; each section prints a table and appends it, with
  * the machine and the command, to bench/RESULTS.md. Nothing here is asserted: targets are printed
@@ -8,17 +9,34 @@
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { buildInfo, repoRoot } from '../engine/index.js';
+import { spawnSync } from 'node:child_process';
+import { addonPath, buildInfo, repoRoot } from '../engine/index.js';
 import type { ChildJob, ChildResult } from './child.js';
+import { cli128kSection } from './cli128k.js';
+import { compareSection } from './compare.js';
+import { fmt, K, loadNow, log, median, sharedDir, table } from './format.js';
+import type { GgufType } from './gguf.js';
+import { llamaCppSection } from './llamacpp.js';
 import { describeMachine } from './machine.js';
 import { runMatmul } from './matmul.js';
 import { fitLinearQuadratic, runChild } from './prefill.js';
-import { ensureRandomModel, REALISTIC } from './random-model.js';
+import { ensureRandomModel, REALISTIC, type RandomModelShape } from './random-model.js';
 
-const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [scaling] [options]
+/** A small shape for checking the llamacpp and compare wiring in seconds (never for numbers). */
+const SMALL: RandomModelShape = { hidden: 256, intermediate: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 1000, maxPositions: 1024, seed: 3 };
+
+const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [scaling] [cli128k] [llamacpp] [compare] [options]
 
   scaling              1 thread vs --threads (default 2) on the same runs, interleaved: matrix products at
                        T = 512 and prefill (full attention and ParallelComp); not part of the default set
+  cli128k              \`pcomp ppl --len 128k\` on stories260K through the CLI, ParallelComp and full attention
+                       alternated (ParallelComp --trials times, full once), wall time and peak RSS per process
+  llamacpp             llama.cpp (node-llama-cpp's prebuilt CPU binaries, installed on demand into
+                       bench/.llamacpp) vs pcomp on the random realistic model written as GGUF: a logits
+                       agreement check, then prefill 512 + decode 32, interleaved, medians of --trials
+  compare              the same prefill/decode runs with two engine addons, interleaved: --before (needed)
+                       and --after (default: this worktree's addon), each a commit (built into os.tmpdir())
+                       or a .node file; prints after ÷ before
 
   --long               the issue's sizes: full attention to 8K and ParallelComp to 128K on both models,
                        decode after 32K (the realistic model takes hours on 2 cores)
@@ -27,13 +45,24 @@ const HELP = `usage: npm run bench -- [matmul] [prefill] [decode] [scaling] [opt
   --weights W          auto | f32 | bf16 weight storage for the engine runs (default auto)
   --set key=value      a ParallelComp knob for the pipeline runs (repeatable)
   --timeout S          per-run limit in seconds (default 1800)
+  --trials N           runs per config in cli128k (ParallelComp), llamacpp and compare (default 3; cli128k 2)
+  --before REF         compare: a commit (or ref) or an addon .node file
+  --after REF          compare: the same; default the addon engine/index.ts loads here
+  --llama-types LIST   llamacpp: GGUF types to time, of F16,BF16,Q8_0,F32 (default all four)
+  --llama-fa MODE      llamacpp: llama.cpp flash attention auto | on | off (default auto, node-llama-cpp's)
+  --cli-len N          cli128k: the context length (default 128k; shorter only to check the wiring)
+  --small              llamacpp/compare: a tiny random model instead of the realistic one (checks the
+                       wiring in seconds; its numbers mean nothing)
   --no-results         print only; do not append to bench/RESULTS.md
 
 examples:
   npm run bench -- matmul
   npm run bench -- prefill --model stories
   npm run bench -- prefill decode --model random --long --set chunk.parallel=4
-  npm run bench -- scaling --model stories`;
+  npm run bench -- scaling --model stories
+  npm run bench -- cli128k
+  npm run bench -- llamacpp
+  npm run bench -- compare --before main            (a refactor on this branch against main)`;
 
 interface Options {
   sections: Set<string>;
@@ -44,10 +73,18 @@ interface Options {
   sets: string[];
   timeout: number;
   results: boolean;
+  trials?: number;
+  before?: string;
+  after?: string;
+  llamaTypes: GgufType[];
+  llamaFa: boolean | 'auto';
+  small: boolean;
+  cliLen: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sections: new Set(), long: false, models: ['stories', 'random'], threads: 2, weights: 'auto', sets: [], timeout: 1800, results: true };
+  const o: Options = { sections: new Set(), long: false, models: ['stories', 'random'], threads: 2, weights: 'auto', sets: [], timeout: 1800, results: true,
+    llamaTypes: ['F16', 'BF16', 'Q8_0', 'F32'], llamaFa: 'auto', small: false, cliLen: 131072 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -55,7 +92,7 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    if (a === 'matmul' || a === 'prefill' || a === 'decode' || a === 'scaling') o.sections.add(a);
+    if (['matmul', 'prefill', 'decode', 'scaling', 'cli128k', 'llamacpp', 'compare'].includes(a)) o.sections.add(a);
     else if (a === '--long') o.long = true;
     else if (a === '--quick') o.long = false;
     else if (a === '--model') {
@@ -67,22 +104,36 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--set') o.sets.push(value());
     else if (a === '--timeout') o.timeout = Number(value());
     else if (a === '--no-results') o.results = false;
+    else if (a === '--trials') o.trials = Number(value());
+    else if (a === '--before') o.before = value();
+    else if (a === '--after') o.after = value();
+    else if (a === '--small') o.small = true;
+    else if (a === '--cli-len') {
+      const v = value();
+      const m = /^(\d+)(k?)$/i.exec(v);
+      if (!m) throw new Error(`--cli-len ${v}: expected tokens, e.g. 131072 or 128k`);
+      o.cliLen = Number(m[1]) * (m[2] ? 1024 : 1);
+    }
+    else if (a === '--llama-types') {
+      const v = value().split(',');
+      for (const t of v) if (!['F16', 'BF16', 'Q8_0', 'F32'].includes(t)) throw new Error(`--llama-types: ${t} is not one of F16, BF16, Q8_0, F32`);
+      o.llamaTypes = v as GgufType[];
+    } else if (a === '--llama-fa') {
+      const v = value();
+      if (!['auto', 'on', 'off'].includes(v)) throw new Error(`--llama-fa ${v}: expected auto, on or off`);
+      o.llamaFa = v === 'auto' ? 'auto' : v === 'on';
+    }
     else if (a === '--help' || a === '-h') {
       console.log(HELP);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n\n${HELP}`);
   }
   if (o.sections.size === 0) o.sections = new Set(['matmul', 'prefill', 'decode']);
+  if (o.sections.has('compare') && !o.before) throw new Error('compare needs --before <commit|addon.node>');
+  if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1)) throw new Error('--trials needs a whole number >= 1');
   return o;
 }
 
-const log = (s: string) => console.error(`[bench] ${s}`);
-const fmt = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
-const K = (n: number) => (n >= 1024 ? `${n / 1024}K` : String(n));
-
-function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
 
 interface ModelSpec {
   name: string;
@@ -98,7 +149,7 @@ function models(o: Options): ModelSpec[] {
   const out: ModelSpec[] = [];
   const question = 32;
   if (o.models.includes('stories')) {
-    const dir = path.resolve(repoRoot, '../shared/models/stories260K/hf');
+    const dir = path.join(sharedDir(repoRoot), 'models/stories260K/hf');
     if (!existsSync(path.join(dir, 'model.safetensors'))) log('stories260K: ../shared/models/stories260K is absent; skipped');
     else out.push({
       name: 'stories260K (f32 file; dim 64, 5 layers, 8/4 heads, window 512)', dir,
@@ -137,7 +188,9 @@ function run(o: Options, j: ChildJob): ChildResult {
 function matmulSection(o: Options): string {
   const r = runMatmul({ threads: o.threads, rows: o.long ? [1, 16, 128, 512] : [1, 16, 512], minSeconds: o.long ? 0.5 : 0.2, trials: o.long ? 5 : 3 }, log);
   if (r.skipped) return `### Matrix products\n\nskipped: ${r.skipped}\n`;
-  const rows = r.rows.map((x) => [x.shape, String(x.T), `${x.N}×${x.K}`, fmt(x.openblas_f32_gflops), fmt(x.engine_f32_gflops), fmt(x.ratio_f32, 2), fmt(x.engine_bf16_gflops), fmt(x.ratio_bf16, 2)]);
+  const bf16k = r.info?.avx512bf16_kernel === true;
+  const rows = r.rows.map((x) => [x.shape, String(x.T), `${x.N}×${x.K}`, fmt(x.openblas_f32_gflops), fmt(x.engine_f32_gflops), fmt(x.ratio_f32, 2), fmt(x.engine_bf16_gflops), fmt(x.ratio_bf16, 2),
+    ...(bf16k ? [fmt(x.engine_avx512bf16_gflops), fmt(x.ratio_avx512bf16, 2)] : [])]);
   const prefillRows = r.rows.filter((x) => x.T >= 128);
   const worst = Math.min(...prefillRows.map((x) => x.ratio_f32));
   const decode = r.rows.filter((x) => x.T === 1);
@@ -145,12 +198,16 @@ function matmulSection(o: Options): string {
   return [
     '### Matrix products (GFLOP/s; ratio = engine ÷ OpenBLAS, same shapes, medians of interleaved trials)',
     '',
-    `OpenBLAS ${i.openblas_core} core (Debian libopenblas-dev; sgemv for T=1, sgemm otherwise, fp32); engine kernels f32: ${i.kernels_f32}, bf16 weights: ${i.kernels_bf16}; CPU ${i.cpu_features}; ${i.threads} threads. oneDNN is not installed, so OpenBLAS fp32 is the best library here for both dtypes.`,
+    `OpenBLAS ${i.openblas_core} core (Debian libopenblas-dev; sgemv for T=1, sgemm otherwise, fp32); engine kernels (auto, exact) f32: ${i.kernels_f32}, bf16 weights: ${i.kernels_bf16}; CPU ${i.cpu_features}; ${i.threads} threads. oneDNN is not installed, so OpenBLAS fp32 is the best library here for both dtypes.` +
+      (bf16k ? ' *avx512bf16* is the opt-in kernel (`PCOMP_CPU_KERNEL=avx512bf16`, VDPBF16PS) on the same bf16 weights: it rounds the activations to bf16 too, so it is not exact (about 1e-3 relative logit error); timed in the same trials, called directly.' : ' This CPU has no AVX512_BF16, so the opt-in avx512bf16 kernel is not timed.'),
     '',
-    table(['shape', 'T', 'N×K', 'OpenBLAS f32', 'engine f32', 'ratio', 'engine bf16 w', 'ratio'], rows),
+    table(['shape', 'T', 'N×K', 'OpenBLAS f32', 'engine f32', 'ratio', 'engine bf16 w', 'ratio', ...(bf16k ? ['avx512bf16', 'ratio'] : [])], rows),
     '',
     `Target ≥ 0.7× on prefill-sized products (T ≥ 128): worst f32 ratio ${fmt(worst, 2)} → ${worst >= 0.7 ? 'met' : 'missed'}. ` +
-      `Decode (T=1) f32 ratios ${decode.map((x) => fmt(x.ratio_f32, 2)).join(', ')}; bf16 weights ${decode.map((x) => fmt(x.ratio_bf16, 2)).join(', ')} (half the bytes per weight).`,
+      `Decode (T=1) f32 ratios ${decode.map((x) => fmt(x.ratio_f32, 2)).join(', ')}; bf16 weights ${decode.map((x) => fmt(x.ratio_bf16, 2)).join(', ')} (half the bytes per weight).` +
+      (bf16k ? ` avx512bf16 ÷ auto bf16 at T = 512: ${prefillRows.map((x) => fmt(x.engine_avx512bf16_gflops! / x.engine_bf16_gflops, 2)).join(', ')}.` : ''),
+    '',
+    `Load average at the end of this section ${loadNow()}.`,
     '',
   ].join('\n');
 }
@@ -197,6 +254,7 @@ function prefillSection(o: Options, ms: ModelSpec[]): string {
     }
     out.push('');
   }
+  out.push(`Load average at the end of this section ${loadNow()}.`, '');
   return out.join('\n');
 }
 
@@ -207,10 +265,9 @@ function decodeSection(o: Options, ms: ModelSpec[]): string {
     rows.push([m.name.split(' (')[0]!, K(m.decodeAfter), String(m.decodeTokens), r.ok ? fmt(r.decodeTokensPerS, 2) : r.error!, fmt(r.tokensPerS), fmt(r.peakRssMiB, 0)]);
   }
   return ['### Decode after a ParallelComp prefill (greedy, no stop ids; rate from the per-token decode progress events; prefill tokens/s = context ÷ time to the first token)', '',
-    table(['model', 'prefill tokens', 'decoded', 'decode tokens/s', 'prefill tokens/s', 'peak RSS MiB'], rows), ''].join('\n');
+    table(['model', 'prefill tokens', 'decoded', 'decode tokens/s', 'prefill tokens/s', 'peak RSS MiB'], rows), '', `Load average at the end of this section ${loadNow()}.`, ''].join('\n');
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Thread scaling: the same job with 1 thread and with --threads, alternated (1, N, 1, N, ...) so both
@@ -255,20 +312,41 @@ function scalingSection(o: Options, ms: ModelSpec[]): string {
   return out.join('\n');
 }
 
+/** HEAD's short hash, with a note when the worktree has uncommitted changes (other than to bench/RESULTS.md). */
+function commitLine(): string {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+  // bench/RESULTS.md itself grows with every block, so it does not count as a change to what ran.
+  const changed = git(['status', '--porcelain', '--untracked-files=no']).split('\n').filter((l) => l.trim() && !l.endsWith('bench/RESULTS.md'));
+  const dirty = changed.length ? ' (with uncommitted changes)' : '';
+  return `${head}${dirty}`;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const machine = describeMachine();
   const b = buildInfo();
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
   log(machine);
+  const started = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const parts: string[] = [];
   if (o.sections.has('matmul')) parts.push(matmulSection(o));
   const ms = o.sections.has('prefill') || o.sections.has('decode') || o.sections.has('scaling') ? models(o) : [];
   if (o.sections.has('prefill')) parts.push(prefillSection(o, ms));
   if (o.sections.has('decode')) parts.push(decodeSection(o, ms));
   if (o.sections.has('scaling')) parts.push(scalingSection(o, ms));
-  const block = [`## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — \`${command}\``, '',
-    `Machine: ${machine}. Engine ${b.version} (${b.compiler}, build simd ${b.simd}, ${b.threads} threads).`, '', ...parts].join('\n');
+  if (o.sections.has('cli128k')) parts.push(await cli128kSection({ threads: o.threads, timeout: o.timeout, length: o.cliLen, trials: o.trials ?? 2, fullTrials: 1, evalTokens: 64 }));
+  if (o.sections.has('llamacpp'))
+    parts.push(llamaCppSection({ threads: o.threads, trials: o.trials ?? 3, timeout: o.timeout, prefill: o.small ? 64 : 512, decode: o.small ? 8 : 32, types: o.llamaTypes, flashAttention: o.llamaFa, shape: o.small ? SMALL : REALISTIC }));
+  if (o.sections.has('compare')) {
+    const stories = path.join(sharedDir(repoRoot), 'models/stories260K/hf');
+    const storiesDir = o.models.includes('stories') && existsSync(path.join(stories, 'model.safetensors')) ? stories : null;
+    const randomDir = o.models.includes('random') ? ensureRandomModel(o.small ? SMALL : REALISTIC, log).dir : undefined;
+    parts.push(compareSection({ before: o.before!, after: o.after, trials: o.trials ?? 3, threads: o.threads, timeout: o.timeout, models: o.models, randomDir,
+      randomLabel: o.small ? `small random ${SMALL.hidden}×${SMALL.layers} (wiring only)` : `random ${REALISTIC.hidden}×${REALISTIC.layers}` }, storiesDir));
+  }
+  const block = [`## ${started} UTC — \`${command}\``, '',
+    `Machine: ${machine}. Commit ${commitLine()}. Engine ${b.version} (${b.compiler}, build simd ${b.simd}, ${b.threads} threads; kernels f32 ${b.kernels.f32}, bf16 ${b.kernels.bf16}; addon ${path.relative(repoRoot, addonPath) || addonPath}). Finished ${new Date().toISOString().slice(11, 16)} UTC, load average then ${loadNow()}.`, '', ...parts].join('\n');
   console.log(block);
   if (o.results) {
     appendFileSync(path.join(repoRoot, 'bench/RESULTS.md'), `\n${block}\n`);

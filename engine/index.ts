@@ -42,16 +42,25 @@ interface NativeAddon {
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const addonPath = path.join(repoRoot, 'build', 'Release', 'pcomp_native.node');
+/**
+ * The addon this process loads: build/Release/pcomp_native.node, or the file PCOMP_ADDON names (the
+ * bench's before/after comparison runs the same TypeScript against an addon built from another
+ * commit; its API version must still match ENGINE_API_VERSION).
+ */
+export const addonPath = process.env.PCOMP_ADDON
+  ? path.resolve(process.env.PCOMP_ADDON)
+  : path.join(repoRoot, 'build', 'Release', 'pcomp_native.node');
 
 let addon: NativeAddon | null = null;
 
 function native(): NativeAddon {
   if (addon) return addon;
-  if (!existsSync(addonPath))
+  if (!existsSync(addonPath)) {
+    if (process.env.PCOMP_ADDON) throw new UserError(`PCOMP_ADDON=${process.env.PCOMP_ADDON}: no such file (${addonPath})`);
     throw new UserError(`the native engine is not built (${path.relative(process.cwd(), addonPath) || addonPath} is missing)`, {
       hint: 'run `npm run build` (needs cmake and a C++17 compiler)',
     });
+  }
   const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
   if (a.apiVersion() !== ENGINE_API_VERSION)
     throw new UserError(`native engine API version ${a.apiVersion()} does not match ${ENGINE_API_VERSION}; rebuild with \`npm run build\``);

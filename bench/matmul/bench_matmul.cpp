@@ -1,4 +1,5 @@
-// Matrix products on a model's shapes: the engine's CPU kernels (f32 and bf16 weights) against
+// Matrix products on a model's shapes: the engine's CPU kernels (f32 and bf16 weights, and the opt-in
+// AVX512_BF16 kernel where the CPU has it) against
 // OpenBLAS sgemm/sgemv, side by side in one process, interleaved per trial so both see the same
 // machine load. Built and run by bench/run.ts (`npm run bench -- matmul`); prints one JSON line
 // per shape. Bench-only: it links OpenBLAS, the engine never does.
@@ -68,9 +69,12 @@ int main(int argc, char** argv) {
   set_threads(threads);
   openblas_set_num_threads(threads);
   const cpu::CpuFeatures feat = cpu::detect_cpu_features();
-  std::printf("{\"info\":true,\"openblas_core\":\"%s\",\"cpu_features\":\"%s\",\"kernels_f32\":\"%s\",\"kernels_bf16\":\"%s\",\"threads\":%d}\n",
+  // The opt-in AVX512_BF16 kernel (PCOMP_CPU_KERNEL=avx512bf16; activations rounded to bf16) is timed
+  // beside the auto choice, called directly, wherever the CPU has the instructions.
+  const bool has_bf16_kernel = feat.avx512f && feat.avx512bw && feat.avx512bf16;
+  std::printf("{\"info\":true,\"openblas_core\":\"%s\",\"cpu_features\":\"%s\",\"kernels_f32\":\"%s\",\"kernels_bf16\":\"%s\",\"threads\":%d,\"avx512bf16_kernel\":%s}\n",
               openblas_get_corename(), feat.describe().c_str(), cpu::kernel_set_name(cpu::active_kernels().f32),
-              cpu::kernel_set_name(cpu::active_kernels().bf16), threads);
+              cpu::kernel_set_name(cpu::active_kernels().bf16), threads, has_bf16_kernel ? "true" : "false");
   std::fflush(stdout);
 
   struct Shape { const char* name; int N, K; };
@@ -86,10 +90,12 @@ int main(int argc, char** argv) {
       if (std::string(s.name) == "lm_head" && T > 64) continue;  // the head only sees last rows
       std::vector<float> x(size_t(T) * s.K), y(size_t(T) * s.N);
       for (auto& v : x) v = nd(g) * 50.f;
-      std::vector<double> e32, e16, blas;
+      std::vector<double> e32, e16, e16r, blas;
       for (int tr = 0; tr < trials; ++tr) {
         e32.push_back(seconds_per_call([&] { cpu_backend().matmul(y.data(), x.data(), Weight(w.data()), nullptr, T, s.N, s.K); }, min_s));
         e16.push_back(seconds_per_call([&] { cpu_backend().matmul(y.data(), x.data(), Weight::from_bf16(wb.data()), nullptr, T, s.N, s.K); }, min_s));
+        if (has_bf16_kernel)
+          e16r.push_back(seconds_per_call([&] { cpu::matmul_avx512bf16(y.data(), x.data(), wb.data(), nullptr, T, s.N, s.K); }, min_s));
         blas.push_back(seconds_per_call([&] {
           if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, s.N, s.K, 1.f, w.data(), s.K, x.data(), 1, 0.f, y.data(), 1);
           else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, s.N, s.K, 1.f, x.data(), s.K, w.data(), s.K, 0.f, y.data(), s.N);
@@ -98,8 +104,13 @@ int main(int argc, char** argv) {
       const double flop = 2.0 * T * s.N * s.K;
       const double t32 = median(e32), t16 = median(e16), tb = median(blas);
       std::printf("{\"shape\":\"%s\",\"T\":%d,\"N\":%d,\"K\":%d,\"engine_f32_gflops\":%.2f,\"engine_bf16_gflops\":%.2f,"
-                  "\"openblas_f32_gflops\":%.2f,\"ratio_f32\":%.3f,\"ratio_bf16\":%.3f}\n",
+                  "\"openblas_f32_gflops\":%.2f,\"ratio_f32\":%.3f,\"ratio_bf16\":%.3f",
                   s.name, T, s.N, s.K, flop / t32 * 1e-9, flop / t16 * 1e-9, flop / tb * 1e-9, tb / t32, tb / t16);
+      if (has_bf16_kernel) {
+        const double t16r = median(e16r);
+        std::printf(",\"engine_avx512bf16_gflops\":%.2f,\"ratio_avx512bf16\":%.3f", flop / t16r * 1e-9, tb / t16r);
+      }
+      std::printf("}\n");
       std::fflush(stdout);
     }
   }
