@@ -57,7 +57,8 @@ void trace_attention_layer(RunContext& ctx, int layer, View q, int n_q, KVCache&
   };
   auto position_of = [&](const Origin& o) {
     long p;
-    if (o.chunk < 0) p = long(tr.question_off) + o.index;
+    if (!origins) p = o.index;  // a whole-prompt sequence: sources are prompt indices
+    else if (o.chunk < 0) p = long(tr.question_off) + o.index;
     else if (o.chunk < int(tr.chunk_offsets.size())) {
       const int len = ctx.sample.chunk_lens && o.chunk < ctx.sample.n_chunks ? ctx.sample.chunk_lens[o.chunk] : 0;
       p = long(tr.chunk_offsets[o.chunk]) + (len > 0 ? std::min(o.index, len - 1) : o.index);
