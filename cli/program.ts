@@ -16,6 +16,7 @@ import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerPpl } from './commands/ppl.js';
 import { register as registerReproduce } from './commands/reproduce.js';
+import { register as registerAttn } from './commands/attn.js';
 
 export function buildProgram(): Command {
   const program = new Command('pcomp')
@@ -24,6 +25,6 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
+  for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerAttn, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
   return program;
 }
