@@ -194,7 +194,7 @@ export function heatmapSpec(c: ConfigAttention, opts: { title?: string } = {}): 
   } as TopLevelSpec;
 }
 
-/** Region shares by layer (mean over query heads), one colour per region, one dash per config. */
+/** Region shares by layer (mean over query heads), one colour per region, one panel per config. */
 export function regionLinesSpec(configs: readonly ConfigAttention[]): TopLevelSpec {
   const values = configs.flatMap((c) => {
     const rows = regionRows(c).filter((r) => r.head_kind === 'query');
@@ -207,8 +207,8 @@ export function regionLinesSpec(configs: readonly ConfigAttention[]): TopLevelSp
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Region shares of the observation rows by layer (mean over query heads)',
-    width: 800, height: 420,
-    autosize: { type: 'fit', contains: 'padding' },
+    width: Math.max(300, Math.floor(760 / Math.max(1, configs.length))), height: 380,
+    autosize: { type: 'pad' },
     background: 'white',
     config: { font: 'DejaVu Sans' },
     data: { values },
@@ -217,7 +217,7 @@ export function regionLinesSpec(configs: readonly ConfigAttention[]): TopLevelSp
       x: { field: 'layer', type: 'quantitative' as const, title: 'layer', axis: { tickMinStep: 1 } },
       y: { field: 'share', type: 'quantitative' as const, title: 'share of attention', scale: { domain: [0, 1] } },
       color: { field: 'region', type: 'nominal' as const, scale: { domain: ['sink', 'middle', 'recent'], range: CONFIG_COLORS.slice(0, 3) } },
-      strokeDash: { field: 'config', type: 'nominal' as const, title: 'config' },
+      column: { field: 'config', type: 'nominal' as const, title: null, sort: configs.map((c) => c.config) },
     },
   } as TopLevelSpec;
 }
