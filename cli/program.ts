@@ -24,7 +24,8 @@ export function buildProgram(): Command {
       'attention calibration), scored with the official LongBench and InfiniteBench metrics.')
     .version(pkg.version)
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions(); // nested commands (attn sweep) own the options after their name
   for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerAttn, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
   return program;
 }

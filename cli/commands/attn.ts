@@ -4,8 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIntOption, parseTokenCount } from '../options.js';
 
 export interface AttnOptions {
-  model: string;
-  config: string;
+  model?: string;
+  config?: string;
   contextFile?: string;
   question?: string;
   task?: string;
@@ -49,11 +49,13 @@ gets attn_bins / attn_regions / attn_chunks as .csv and .arrow, heatmap-<config>
 summary.txt and the raw traces; the head classes (U-shape, mountain, uniform) follow docs/attention.md.`;
 
 export function register(program: Command): void {
-  program
+  const attn = program
     .command('attn')
+    .enablePositionalOptions() // `attn sweep --model M`: options after `sweep` are the sweep's
     .description('attention of the prompt\'s last query rows per layer and head: position bins, sink/middle/recent shares, heatmaps')
-    .requiredOption('-m, --model <model>', 'model folder, Hub id or builtin:tiny')
-    .requiredOption('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`)')
+    // not requiredOption: commander checks a parent's mandatory options for its subcommands too (sweep)
+    .option('-m, --model <model>', 'model folder, Hub id or builtin:tiny (required)')
+    .option('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`; required)')
     .option('--context-file <file>', 'the long context (with --question)')
     .option('--question <text>', 'the question asked about the context')
     .option('--task <name>', 'a task (with --index): its record, templates and chunking as eval builds them')
@@ -74,5 +76,32 @@ export function register(program: Command): void {
     .action(async (opts: AttnOptions) => {
       const { runAttn } = await import('../runners/attn.js');
       await runAttn(opts);
+    });
+  attn
+    .command('sweep')
+    .description('the paper\'s layer-range ablation (Tables 6/8): evict one region in one quarter of the layers at a time, score a task')
+    .requiredOption('-m, --model <model>', 'model folder, Hub id or builtin:tiny')
+    .requiredOption('--task <name>', 'the task to score (see `pcomp data ls`)')
+    .option('--samples <n>', 'records of the task to score (the first n)', parsePositive('--samples', 100000), 20)
+    .option('--base <preset>', 'the calibrated config whose calib.rules the sweep replaces', 'parallelcomp-calib')
+    .option('--set <key=value>', 'override a knob of the base config (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-o, --out <dir>', 'output folder (default runs/attn-sweep/<model>-<task>)')
+    .option('--data-dir <dir>', 'the folder holding <task>.jsonl')
+    .option('-n, --max-new-tokens <n>', 'override the task\'s answer length', parseIntOption)
+    .option('-t, --threads <n>', 'CPU threads (0 = one per core)', parseIntOption, 0)
+    .addOption(new Option('--device <device>', 'auto = cuda when a usable GPU is present, else cpu').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)
+    .option('-q, --quiet', 'no progress lines or table on the terminal', false)
+    .addHelpText('after', `
+Example:
+  $ pcomp attn sweep --model builtin:tiny --task passkey --data-dir ./synth --samples 10
+
+Rows: the evicted region (recent, sink, middle); columns: the model's depth in four ranges (32 layers:
+1-8, 9-16, 17-24, 25-32, as the paper's tables); each cell is the base config with calib.rules set to
+that one rule. The baseline is the base config with calib.enabled=false. Writes sweep.md, sweep.csv
+and sweep.json.`)
+    .action(async (o: import('../runners/attn-sweep.js').AttnSweepOptions) => {
+      const { runAttnSweep } = await import('../runners/attn-sweep.js');
+      await runAttnSweep(o);
     });
 }

@@ -69,6 +69,8 @@ async function sampleSource(opts: AttnOptions, tok: Tok): Promise<SampleSource> 
 
 export async function runAttn(opts: AttnOptions): Promise<void> {
   if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
+  if (!opts.model) throw new UserError('pcomp attn: --model is required');
+  if (!opts.config) throw new UserError('pcomp attn: --config is required (e.g. full,parallelcomp)');
   if (opts.device === 'cuda') requireCuda(buildInfo());
   const configs = parseConfigs(opts.config, opts.set, opts);
   const dir = await resolveModel(opts.model);
