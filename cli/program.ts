@@ -16,6 +16,7 @@ import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerPpl } from './commands/ppl.js';
 import { register as registerReproduce } from './commands/reproduce.js';
+import { register as registerAttn } from './commands/attn.js';
 
 export function buildProgram(): Command {
   const program = new Command('pcomp')
@@ -23,7 +24,8 @@ export function buildProgram(): Command {
       'attention calibration), scored with the official LongBench and InfiniteBench metrics.')
     .version(pkg.version)
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
-  for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions(); // nested commands (attn sweep) own the options after their name
+  for (const register of [registerGenerate, registerEval, registerPpl, registerReproduce, registerAttn, registerScore, registerReport, registerMerge, registerData, registerConfigs, registerDoctor]) register(program);
   return program;
 }

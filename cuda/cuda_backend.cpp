@@ -23,6 +23,7 @@
 #include "decode_attention.cuh"
 #include "device_memory.cuh"
 #include "embedding.cuh"
+#include "fold_bins.cuh"
 #include "kv_compact.cuh"
 #include "kv_score.cuh"
 #include "log_softmax_pick.cuh"
@@ -84,6 +85,7 @@ struct CudaBackend final : Backend {
   mutable std::vector<const bf16*> host_heads;
   mutable std::vector<AttnItem> host_items;
   mutable std::vector<int> host_lens;
+  mutable DevBuf<int> fold_rows, fold_lens;  // fold_bins' row -> set and set lengths
 
   const char* name() const override { return "cuda"; }
 
@@ -307,6 +309,18 @@ struct CudaBackend final : Backend {
     }
     to_device(P<int32_t>(a.evict), evict.data(), evict.size() * sizeof(int32_t));
     to_device(P<int32_t>(a.count), count.data(), count.size() * sizeof(int32_t));
+  }
+
+  // ---- attention trace (pcomp attn) ----
+  void fold_bins(const FoldBinsArgs& a) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    fold_rows.grow(size_t(std::max(a.rows, 1)));
+    fold_lens.grow(size_t(std::max(a.n_sets, 1)));
+    if (a.rows > 0) to_device(fold_rows.get(), a.row_set, sizeof(int) * a.rows);
+    if (a.n_sets > 0) to_device(fold_lens.get(), a.len, sizeof(int) * a.n_sets);
+    cuda::fold_bins(P<double>(a.score), a.rows, a.L, fold_rows.get(), fold_lens.get(), P<int32_t>(a.bin), a.n_bins,
+                    P<double>(a.out), 0);
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
   }
 };
 

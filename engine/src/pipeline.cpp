@@ -107,6 +107,7 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
                           " starts past the model's " + std::to_string(mc.n_layers) + " layers");
     ctx.trace.policy = cfg.chunk_enabled ? "chunked" : cfg.streaming ? "streaming" : cfg.snapkv ? "snapkv" : "full";
     ctx.trace.preset = cfg.preset;
+    ctx.trace.cfg = &cfg;
     ctx.trace.cache_sets = cache.n_kv();
     ctx.plan.driver->drive(ctx);
     ctx.trace.peak_bytes = cache.peak_bytes();

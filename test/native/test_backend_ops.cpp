@@ -595,6 +595,48 @@ void op_calib_outliers(const Backend& be, const Tol& tol) {
       }
 }
 
+// ---- attention trace (pcomp attn) ----
+// fold_bins: awkward shapes (a set longer than the stride is clamped, out-of-range and negative bins
+// count nowhere, more bins than fit in the device's shared memory, key counts past one block's slice).
+void op_fold_bins(const Backend& be, const Tol& tol) {
+  struct Shape { int rows, sets, L, n_bins; };
+  for (const Shape sh : {Shape{1, 1, 1, 1}, Shape{5, 2, 37, 7}, Shape{4, 4, 9000, 300}, Shape{3, 1, 20000, 5000}}) {
+    std::vector<double> score(size_t(sh.rows) * sh.L);
+    for (size_t i = 0; i < score.size(); ++i) score[i] = std::fabs(std::sin(0.37 * double(i) + 0.5));
+    std::vector<int32_t> bin(size_t(sh.sets) * sh.L);
+    for (size_t i = 0; i < bin.size(); ++i) bin[i] = int32_t((i * 7919u) % size_t(sh.n_bins + 3)) - 1;  // -1 .. n_bins+1
+    std::vector<int> row_set(sh.rows), len(sh.sets);
+    for (int r = 0; r < sh.rows; ++r) row_set[r] = (r * 3 + 1) % sh.sets;
+    for (int s = 0; s < sh.sets; ++s) len[s] = s == 0 ? sh.L + 5 : std::max(0, sh.L - 3 * s);
+    Bufs b(be);
+    FoldBinsArgs a;
+    a.score = b.up(score);
+    a.rows = sh.rows;
+    a.L = sh.L;
+    a.row_set = row_set.data();
+    a.len = len.data();
+    a.bin = b.up(bin);
+    a.n_sets = sh.sets;
+    a.n_bins = sh.n_bins;
+    a.out = b.up(std::vector<double>(size_t(sh.rows) * sh.n_bins, 7.0));  // overwritten, not added to
+    be.fold_bins(a);
+    const auto got = b.down<double>(a.out, size_t(sh.rows) * sh.n_bins);
+    std::vector<double> want(got.size(), 0.0);
+    double scale = 0;
+    for (int r = 0; r < sh.rows; ++r) {
+      const int s = row_set[r];
+      for (int j = 0; j < std::min(len[s], sh.L); ++j) {
+        const int k = bin[size_t(s) * sh.L + j];
+        if (k >= 0 && k < sh.n_bins) want[size_t(r) * sh.n_bins + k] += score[size_t(r) * sh.L + j];
+      }
+    }
+    for (double w : want) scale = std::max(scale, std::fabs(w));
+    double err = 0;
+    for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::fabs(got[i] - want[i]));
+    CHECK(err <= 1e-12 * std::max(1.0, scale) + (tol.exact_sets ? 0.0 : 1e-9 * scale));
+  }
+}
+
 void run_all(const Backend& be) {
   const Tol tol = tol_of(be);
   for (int threads : {1, 2}) {
@@ -609,6 +651,7 @@ void run_all(const Backend& be) {
     op_kv_rows(be, tol);
     op_kv_score_topk(be, tol);
     op_calib_outliers(be, tol);
+    op_fold_bins(be, tol);
   }
   set_threads(0);
 }

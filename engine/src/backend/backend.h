@@ -128,6 +128,20 @@ struct CalibArgs {
   View count;                       // [rows] i32
 };
 
+// ---- attention trace (pcomp attn) ---------------------------------------------------------------
+// Folds per-key masses into bins: out[r][b] = sum of score[r][j] over j < len[row_set[r]] with
+// bin[row_set[r]][j] == b (keys whose bin is < 0 or >= n_bins count nowhere). score [rows, L] f64
+// (row stride L), bin [n_sets, L] i32 (set stride L), out [rows, n_bins] f64 (overwritten).
+struct FoldBinsArgs {
+  View score;
+  int rows = 0, L = 0;
+  const int* row_set = nullptr;     // host [rows]: the set (bin map) of each row
+  const int* len = nullptr;         // host [n_sets]: keys [0, len[s]) of set s count
+  View bin;
+  int n_sets = 0, n_bins = 0;
+  View out;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -185,6 +199,9 @@ class Backend {
   // ascending, into out[r * n ..) (i32). k: host, clamped to [0, n].
   virtual void topk(View scores, int rows, int n, const int* k, View out) const = 0;
   virtual void calib_outliers(const CalibArgs& a) const = 0;
+
+  // ---- attention trace (pcomp attn) -------------------------------------------------------------
+  virtual void fold_bins(const FoldBinsArgs& a) const = 0;
 };
 
 const Backend& cpu_backend();

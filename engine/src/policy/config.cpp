@@ -149,6 +149,12 @@ const std::vector<Binding>& bindings() {
       {"snapkv.capacity", &C::snapkv_capacity},
       {"snapkv.kernel", &C::snapkv_kernel},
       {"snapkv.pooling", &C::snapkv_pooling},
+      {"trace.attention", &C::trace_attention},
+      {"trace.window", &C::trace_window},
+      {"trace.bins", &C::trace_bins},
+      {"trace.after", &C::trace_after},
+      {"trace.sinkSize", &C::trace_sink},
+      {"trace.recentSize", &C::trace_recent},
   };
   return b;
 }

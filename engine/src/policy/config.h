@@ -70,6 +70,11 @@ struct PolicyConfig {
   bool snapkv = false;
   int snapkv_window = 8, snapkv_capacity = 0, snapkv_kernel = 7;
   std::string snapkv_pooling = "max";
+
+  // attention trace (pcomp attn): observation only
+  bool trace_attention = false;
+  int trace_window = 8, trace_bins = 64, trace_sink = 100, trace_recent = 100;
+  std::string trace_after = "calib";
 };
 
 // The knob schema as the engine reads it.

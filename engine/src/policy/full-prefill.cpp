@@ -14,9 +14,14 @@ struct SnapHook : LayerHook {
   RunContext& ctx;
   std::vector<std::vector<int32_t>> keep;  // [layer*sets+set]
   explicit SnapHook(RunContext& c) : ctx(c), keep(size_t(c.model.cfg.n_layers) * c.sets()) {}
-  void before_attention(int layer, int, View q, int n_q, KVCache&, int seq) override {
-    auto sel = ctx.plan.snapkv->cache_select(ctx, layer, q, n_q, seq);
-    for (int s = 0; s < ctx.sets(); ++s) keep[size_t(layer) * ctx.sets() + s] = std::move(sel[s]);
+  void before_attention(int layer, int, View q, int n_q, KVCache& cache, int seq) override {
+    if (ctx.plan.snapkv) {
+      auto sel = ctx.plan.snapkv->cache_select(ctx, layer, q, n_q, seq);
+      for (int s = 0; s < ctx.sets(); ++s) keep[size_t(layer) * ctx.sets() + s] = std::move(sel[s]);
+    }
+    // The whole prompt's own attention (snapkv's selection applies after the prefill).
+    trace_attention_layer(ctx, layer, q, n_q, cache, seq, nullptr,
+                          [&](int row, int s) { return cache.length(seq, layer, s) - n_q + row + 1; });
   }
 };
 }  // namespace
@@ -61,9 +66,16 @@ void full_prefill(RunContext& ctx) {
   it.positions = pos.data();
   it.n = L;
   SnapHook snap(ctx);
+  if (cfg.trace_attention) {
+    // The layout is the prompt as encoded (after truncation or the streaming cut); chunk offsets
+    // hold only when the prompt was not cut.
+    std::vector<int> offsets;
+    if (L == original) offsets = ctx.trace.chunk_starts;
+    ctx.trace.attention.begin(ctx, offsets, std::max(0, L - smp.question_len), L);
+  }
   std::vector<float> logits;
   ctx.report("prefill", 0, 1);
-  ctx.run_forward({it}, LogitsMode::Last, &logits, ctx.plan.snapkv ? &snap : nullptr);
+  ctx.run_forward({it}, LogitsMode::Last, &logits, ctx.plan.snapkv || cfg.trace_attention ? &snap : nullptr);
   ctx.report("prefill", 1, 1);
   ctx.trace.bytes_after_prefill = ctx.cache.bytes();
   const int sets = ctx.sets();

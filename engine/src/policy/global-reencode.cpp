@@ -71,10 +71,26 @@ void CalibHook::before_attention(int layer, int item, View q, int n_q, KVCache& 
     auto& org = origins[size_t(layer) * sets + s];
     for (int i = 0; i < n_q; ++i) org.push_back({-1, first_index + i});
   }
-  if (!ctx.plan.calib || !run_rules) return;
-  // Several rules on one layer apply in list order, each on the cache the previous one left.
-  for (const CalibRule& rule : ctx.cfg.calib_rules)
-    if (layer + 1 >= rule.from && layer + 1 <= rule.to) ctx.plan.calib->calibrate(*this, rule, layer, q, n_q, cache, seq);
+  auto record = [&] {
+    trace_attention_layer(ctx, layer, q, n_q, cache, seq, &origins,
+                          [&](int row, int s) { return calib_visible(*this, layer, s, row, n_q, cache.length(seq, layer, s)); });
+  };
+  if (trace && ctx.cfg.trace_after == "kv") record();
+  if (ctx.plan.calib && run_rules) {
+    // Several rules on one layer apply in list order, each on the cache the previous one left.
+    for (const CalibRule& rule : ctx.cfg.calib_rules)
+      if (layer + 1 >= rule.from && layer + 1 <= rule.to) ctx.plan.calib->calibrate(*this, rule, layer, q, n_q, cache, seq);
+  }
+  if (trace && ctx.cfg.trace_after == "calib") record();
+}
+
+int calib_visible(const CalibHook& hook, int layer, int set, int row, int n_q, int len) {
+  if (!hook.custom_mask) return len - n_q + row + 1;  // the backend's rule: all but the step's later rows
+  if (hook.ctx.cfg.calib_reencode_mask != "by-position") return std::max(0, len - n_q + row + 1);
+  const auto& org = hook.origins[size_t(layer) * hook.ctx.sets() + set];
+  int n = 0;
+  while (n < int(org.size()) && visible_by_position(org[n], hook.first_index, row)) ++n;
+  return n;
 }
 
 // After the step's own keys were evicted, the backend's rule (row i sees all but the step's last
@@ -128,6 +144,14 @@ void global_reencode(RunContext& ctx, std::vector<ChunkRun>& runs, const std::ve
   const int nq = smp.question_len;
   CalibHook hook(ctx, g.origins);
   hook.run_rules = ctx.cfg.calib_stage == "reencode";
+  if (ctx.cfg.trace_attention) {
+    // The layout: the sample's chunks end to end (kept or not), then the question.
+    std::vector<int> offsets;
+    int off = 0;
+    for (int c = 0; c < smp.n_chunks; ++c) { offsets.push_back(off); off += smp.chunk_lens[c]; }
+    ctx.trace.attention.begin(ctx, offsets, off, off + nq);
+    hook.trace = true;
+  }
   std::vector<int32_t> pos(nq);
   for (int i = 0; i < nq; ++i) pos[i] = g.question_start + i;
   ctx.trace.question_positions = pos;

@@ -30,6 +30,7 @@ std::vector<Stage> stages() {
   streaming.cache_prompt = cache_streaming_prompt;
   streaming.cache_roll = cache_streaming_roll;
   add("cache-snapkv").cache_select = cache_snapkv_select;
+  add("trace-attention");  // observation only: the drivers record it (trace-attention.cpp)
   return t;
 }
 }  // namespace

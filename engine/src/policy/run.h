@@ -4,6 +4,8 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,26 @@ struct Origin {
 // [layer * sets + set] -> origins of that set's entries, in cache order.
 using OriginSets = std::vector<std::vector<Origin>>;
 
+struct RunContext;
+
+// The attention trace (trace.attention, trace-attention.cpp): per layer, the observation rows' mean
+// attention per query head folded into position bins ([H][bins]), cache regions ([H][3]: sink,
+// middle, recent) and per group regions ([H][3 * groups]; groups = the chunks in cache order, -1 =
+// the question).
+struct AttnTraceLayer {
+  int rows = 0;
+  std::vector<int> lens, groups;
+  std::vector<double> bins, regions, group_regions;
+};
+struct AttnTrace {
+  bool on = false;
+  std::vector<int> chunk_offsets;  // per sample chunk: its first position in the layout
+  int question_off = 0, positions = 1;
+  std::vector<AttnTraceLayer> layers;
+  void begin(const RunContext& ctx, std::vector<int> offsets, int question_offset, int n_positions);
+  void to_json(std::ostringstream& o, const PolicyConfig& cfg) const;
+};
+
 struct Trace {
   std::string policy, preset;
   int cache_sets = 0;  // KV heads, or query heads when the cache is expanded
@@ -37,6 +59,8 @@ struct Trace {
   std::vector<double> question_nll;  // [i] = NLL of question token i during re-encoding; [0] = NaN (null)
   std::vector<std::pair<int32_t, float>> final_top;       // the prompt's last logits: top 32 (id, logit)
   size_t peak_bytes = 0, bytes_after_prefill = 0, bytes_before_decode = 0;
+  AttnTrace attention;
+  const PolicyConfig* cfg = nullptr;  // for the attention trace's parameters
   std::string to_json(int n_layers) const;
 };
 
@@ -117,11 +141,20 @@ struct CalibHook : LayerHook {
   // prefill (context_limit >= 0), its entries [span_start, those with index < context_limit).
   int span_start = 0, context_limit = -1;
   bool custom_mask = false;       // evictions the backend's causal rule cannot follow: attend here
+  bool trace = false;             // record the attention trace at this step (the final re-encoding)
   CalibHook(RunContext& c, OriginSets& o) : ctx(c), origins(o) {}
   void before_attention(int layer, int item, View q, int n_q, KVCache& cache, int seq) override;
   bool attention(int layer, int item, const AttentionArgs& a, KVCache& cache, int seq) override;
 };
 bool visible_by_position(const Origin& o, int first_index, int row);
+// The keys row i of the step sees in set s under the hook's mask (the backend's, or the custom one).
+int calib_visible(const CalibHook& hook, int layer, int set, int row, int n_q, int len);
+
+// trace-attention.cpp: records one layer of the attention trace (when ctx.trace.attention.on) for
+// the step's last trace.window rows; origins: the cache's origins ([layer*sets+set]) or null for a
+// whole-prompt sequence (entries' sources are prompt indices); visible(row, set): keys row sees.
+void trace_attention_layer(RunContext& ctx, int layer, View q, int n_q, KVCache& cache, int seq,
+                           const OriginSets* origins, const std::function<int(int, int)>& visible);
 
 // cache-snapkv.cpp: the snapkv baseline's kept entries per cache set for one layer of the whole
 // prompt (the last `window` tokens always kept and counted in the capacity).

@@ -75,6 +75,10 @@ std::string Trace::to_json(int layers) const {
     o << ']';
   }
   o << ']';
+  if (attention.on && cfg) {
+    o << ",\"attention\":";
+    attention.to_json(o, *cfg);
+  }
   if (prompt_length >= 0) o << ",\"promptLength\":" << prompt_length << ",\"truncatedFrom\":" << truncated_from;
   o << ",\"peakCacheBytes\":" << peak_bytes << ",\"cacheBytesAfterPrefill\":" << bytes_after_prefill
     << ",\"cacheBytesBeforeDecode\":" << bytes_before_decode << "}";

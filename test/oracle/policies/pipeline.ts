@@ -11,6 +11,7 @@ import { globalStage, type GlobalBos } from './global-stage.js';
 import { HookedModel, type CacheSet, type Entry, type HookedCache, type LayerView, type MaskMode } from './hooked-forward.js';
 import { kvEvict, snapkvWholePrompt, type KvGqa, type Pooling } from './kv-evict.js';
 import type { CalibGqa, CalibRegion } from './attn-calib.js';
+import { traceLayer, type TraceLayer, type TraceSettings } from './attention-trace.js';
 
 type Config = Record<string, unknown>;
 
@@ -47,6 +48,17 @@ export interface PipelineResult {
   generated: number[];
   /** -log p of each `evaluate` token, fed after the question (on a copy of the final cache). */
   evaluateNll: number[];
+  /** trace.attention: per layer, the observation rows' attention folded as the engine's trace (attention-trace.ts). */
+  attention?: TraceLayer[];
+}
+
+function traceSettings(config: Config, offsets: number[], chunkLengths: number[], questionOffset: number, positions: number): TraceSettings | null {
+  if (!config['trace.attention']) return null;
+  return {
+    window: config['trace.window'] as number, bins: config['trace.bins'] as number,
+    sinkSize: config['trace.sinkSize'] as number, recentSize: config['trace.recentSize'] as number,
+    offsets, chunkLengths, questionOffset, positions,
+  };
 }
 
 const origins = (cache: HookedCache): Origin[][][] => cache.sets.map((sets) => sets.map((set) => set.map((e) => [e.tag.chunk, e.tag.index] as Origin)));
@@ -210,13 +222,23 @@ function chunked(model: HookedModel, sample: PipelineSample, config: Config): Pi
 
   const calibReencode = config['calib.enabled'] && config['calib.stage'] === 'reencode';
   const codeSpan = config['calib.regionOver'] === 'context-and-question';
+  const offsets: number[] = [];
+  let off = 0;
+  for (const ch of sample.chunks) { offsets.push(off); off += ch.length; }
+  const ts = traceSettings(config, offsets, sample.chunks.map((ch) => ch.length), off, off + question.length);
+  const attention: TraceLayer[] = [];
+  const mask = config['calib.reencodeMask'] as MaskMode;
+  const record = (view: LayerView) => { if (ts) attention[view.layer] = traceLayer(view, globalCache, (h) => model.setOf(globalCache, h), ts, mask); };
   const hook = (view: LayerView) => {
-    if (!calibReencode) return;
-    for (const region of rulesAt(config, view.layer, c.numLayers)) {
-      // the cached context is every entry that did not come from the re-encoded question
-      const span: CalibLayerSettings['span'] = (set) => [0, codeSpan ? set.length : set.filter((e) => e.tag.chunk !== -1).length];
-      calibrateLayer(model, globalCache, view, calibSettings(config, region, span));
+    if (config['trace.after'] === 'kv') record(view);
+    if (calibReencode) {
+      for (const region of rulesAt(config, view.layer, c.numLayers)) {
+        // the cached context is every entry that did not come from the re-encoded question
+        const span: CalibLayerSettings['span'] = (set) => [0, codeSpan ? set.length : set.filter((e) => e.tag.chunk !== -1).length];
+        calibrateLayer(model, globalCache, view, calibSettings(config, region, span));
+      }
     }
+    if (config['trace.after'] === 'calib') record(view);
   };
   const questionPositions = question.map((_, i) => questionStart + i);
   const logits = model.step(question, questionPositions, globalCache, {
@@ -230,6 +252,7 @@ function chunked(model: HookedModel, sample: PipelineSample, config: Config): Pi
   return {
     chunkScores, keptChunks, kvKept: kept.map((r) => r.cache.sets.map((sets) => sets.map((set) => set.map((e) => e.tag.index)))),
     globalCache: globalOrigins, finalCache, questionStart, questionPositions, generatedPositions: positions, finalLogits, generated, evaluateNll,
+    attention: ts ? attention : undefined,
   };
 }
 
@@ -249,10 +272,15 @@ function unchunked(model: HookedModel, sample: PipelineSample, config: Config): 
   const w = Math.min(config['snapkv.window'] as number, prompt.length);
   const windowQueries: number[][][][] = [];
   const cache = model.emptyCache(false);
+  // The layout is the prompt as encoded; the chunk offset holds only when it was not cut.
+  const cut = prompt.length !== sample.chunks[0]!.length + sample.question.length;
+  const ts = traceSettings(config, cut ? [] : [0], [prompt.length], prompt.length - sample.question.length, prompt.length);
+  const attention: TraceLayer[] = [];
   const logits = model.step(prompt, prompt.map((_, i) => i), cache, {
     tags: prompt.map((_, i) => ({ chunk: 0, index: i })), rope,
     beforeAttention: (view) => {
       if (snap) windowQueries[view.layer] = Array.from({ length: c.numHeads }, (_, h) => view.queries.slice(-w).map((q) => Array.from(q[h])));
+      if (ts) attention[view.layer] = traceLayer(view, cache, (h) => model.setOf(cache, h), ts, 'by-position');
     },
   });
   if (snap) {
@@ -275,7 +303,7 @@ function unchunked(model: HookedModel, sample: PipelineSample, config: Config): 
   return {
     chunkScores: [], keptChunks: [0], kvKept: [], globalCache: finalCache, finalCache, questionStart: prompt.length - sample.question.length,
     questionPositions: sample.question.map((_, i) => prompt.length - sample.question.length + i), generatedPositions: positions, finalLogits, generated,
-    evaluateNll,
+    evaluateNll, attention: ts ? attention : undefined,
   };
 }
 

@@ -263,6 +263,8 @@ struct CpuBackend final : Backend {
     cpu::topk(P<double>(scores), rows, n, k, P<int32_t>(out));
   }
   void calib_outliers(const CalibArgs& a) const override { cpu::calib_outliers(a); }
+  // attention trace (pcomp attn)
+  void fold_bins(const FoldBinsArgs& a) const override { cpu::fold_bins(a); }
 };
 
 }  // namespace
