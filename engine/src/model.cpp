@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -67,6 +68,45 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
+// rope_scaling {"rope_type": "yarn"} as transformers' _compute_yarn_parameters reads it: factor as
+// given; original_max_position_embeddings, else max_position_embeddings; beta_fast / beta_slow with
+// Python's `or` (absent, null or 0 give 32 / 1); truncate (default true: floor/ceil the correction
+// range); attention_factor as given, else get_mscale(factor, mscale) / get_mscale(factor,
+// mscale_all_dim) when both are set and non-zero, else get_mscale(factor), where get_mscale(s, m) =
+// 1 for s <= 1 and 0.1 m ln(s) + 1 otherwise. Any other key changes nothing transformers computes
+// only if it is one of these, so an unknown key is refused by name.
+void parse_yarn(const JsonValue& rs, const std::string& rpath, ModelConfig& c) {
+  static const std::set<std::string> known = {"rope_type", "type", "factor", "original_max_position_embeddings",
+                                              "attention_factor", "beta_fast", "beta_slow", "mscale",
+                                              "mscale_all_dim", "truncate", "rope_theta"};
+  for (const auto& kv : rs.obj)
+    if (!known.count(kv.first))
+      throw EngineError(rpath + ": field \"" + kv.first + "\" is not implemented for yarn (known: factor, "
+                        "original_max_position_embeddings, attention_factor, beta_fast, beta_slow, mscale, "
+                        "mscale_all_dim, truncate)");
+  const double factor = c.rope_factor;
+  const double omp = num_field(rs, "original_max_position_embeddings", rpath, false, 0);
+  if (omp != 0 && (omp < 1 || omp != double(int64_t(omp))))
+    throw EngineError(rpath + ": field \"original_max_position_embeddings\" must be a positive integer");
+  c.orig_max_pos = omp > 0 ? int(omp) : c.max_pos;
+  auto truthy = [&](const char* key, double dflt) {
+    const double v = num_field(rs, key, rpath, false, 0);
+    return v != 0 ? v : dflt;
+  };
+  c.beta_fast = truthy("beta_fast", 32.0);
+  c.beta_slow = truthy("beta_slow", 1.0);
+  c.yarn_truncate = bool_field(rs, "truncate", rpath, true);
+  auto get_mscale = [&](double s, double m) { return s <= 1 ? 1.0 : 0.1 * m * std::log(s) + 1.0; };
+  const JsonValue* af = rs.get("attention_factor");
+  if (af && !af->is_null()) {
+    if (!af->is_number() || af->num <= 0) throw EngineError(rpath + ": field \"attention_factor\" must be a positive number");
+    c.attn_factor = af->num;
+  } else {
+    const double ms = num_field(rs, "mscale", rpath, false, 0), msa = num_field(rs, "mscale_all_dim", rpath, false, 0);
+    c.attn_factor = ms != 0 && msa != 0 ? get_mscale(factor, ms) / get_mscale(factor, msa) : get_mscale(factor, 1.0);
+  }
+}
+
 }  // namespace
 
 ModelConfig parse_config(const std::string& text, const std::string& path) {
@@ -93,12 +133,15 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
     if (t == "llama") c.architecture = "LlamaForCausalLM";
     else if (t == "mistral") c.architecture = "MistralForCausalLM";
     else if (t == "qwen2") c.architecture = "Qwen2ForCausalLM";
-    else throw EngineError(path + ": missing field \"architectures\" (and \"model_type\" is not llama, mistral or qwen2)");
+    else if (t == "qwen3") c.architecture = "Qwen3ForCausalLM";
+    else throw EngineError(path + ": missing field \"architectures\" (and \"model_type\" is not llama, mistral, qwen2 or qwen3)");
   }
-  static const std::set<std::string> supported = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+  static const std::set<std::string> supported = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                                   "Qwen3ForCausalLM"};
   if (!supported.count(c.architecture))
     throw EngineError(path + ": field \"architectures\": unsupported architecture \"" + c.architecture +
-                      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+                      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+  const bool qwen3 = c.architecture == "Qwen3ForCausalLM";
   c.dim = pos_int(j, "hidden_size", path);
   c.hidden = pos_int(j, "intermediate_size", path);
   c.n_layers = pos_int(j, "num_hidden_layers", path);
@@ -108,7 +151,12 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   c.max_pos = pos_int(j, "max_position_embeddings", path);
   const JsonValue* hd = j.get("head_dim");
   if (hd && !hd->is_null()) c.head_dim = pos_int(j, "head_dim", path);
-  else {
+  else if (qwen3) {
+    // Qwen3Config's own default is 128, not hidden_size / num_attention_heads: a config that leaves
+    // it out is read differently by readers that derive it; refused rather than guessed.
+    throw EngineError(path + ": missing field \"head_dim\" (Qwen3Config defaults it to 128, not hidden_size / "
+                      "num_attention_heads; state it)");
+  } else {
     if (c.dim % c.n_heads) throw EngineError(path + ": hidden_size is not a multiple of num_attention_heads");
     c.head_dim = c.dim / c.n_heads;
   }
@@ -130,14 +178,17 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   // checkpoint transformers would load differently from what its author meant: refused.
   const bool attention_bias = bool_field(j, "attention_bias", path, false);
   const bool mlp_bias = bool_field(j, "mlp_bias", path, false);
-  if (!llama && attention_bias)
+  // Qwen3Attention gives q/k/v/o_proj bias=config.attention_bias (like Llama); Qwen3MLP has none.
+  if (!llama && !qwen3 && attention_bias)
     throw EngineError(path + ": field \"attention_bias\": true is not read by transformers' " + c.architecture +
                       " (its projections' biases are fixed by the architecture); refusing rather than guessing");
   if (!llama && mlp_bias)
     throw EngineError(path + ": field \"mlp_bias\": true is not read by transformers' " + c.architecture +
                       " (its MLP has no biases); refusing rather than guessing");
   c.qkv_bias = qwen2 || attention_bias;
-  c.o_bias = llama && attention_bias;
+  c.o_bias = (llama || qwen3) && attention_bias;
+  // Qwen3Attention: q_norm / k_norm (RMSNorm over head_dim, eps = rms_norm_eps) on every head before RoPE.
+  c.qk_norm = qwen3;
   c.mlp_bias = llama && mlp_bias;
   // pretraining_tp > 1: transformers before 4.48 split the projections into that many slices and
   // summed them (the same product) but dropped the biases on that path; later versions ignore the
@@ -172,7 +223,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   int windowed_layers = 0;  // how many layers the config windows (all of them, or none, are supported)
   if (c.architecture == "MistralForCausalLM") {
     windowed_layers = window > 0 ? c.n_layers : 0;
-  } else if (qwen2) {
+  } else if (qwen2 || qwen3) {
     if (bool_field(j, "use_sliding_window", path, false) && window > 0) {
       const JsonValue* mwl = j.get("max_window_layers");
       int first = 0;
@@ -181,7 +232,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
           throw EngineError(path + ": field \"max_window_layers\" must be a non-negative integer");
         first = int(std::min<double>(mwl->num, c.n_layers));
       } else {
-        first = std::min(28, c.n_layers);  // Qwen2Config's default
+        first = std::min(28, c.n_layers);  // Qwen2Config's and Qwen3Config's default
       }
       windowed_layers = c.n_layers - first;
     }
@@ -206,16 +257,33 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
                       "\"layer_types\") is not supported: only all layers or none");
   if (windowed_layers == c.n_layers) c.sliding_window = window;
   const JsonValue* rs = j.get("rope_scaling");
+  std::string rs_name = "rope_scaling";
+  {
+    // transformers 5 writes the same dictionary as rope_parameters (rope_theta inside it).
+    const JsonValue* rp = j.get("rope_parameters");
+    if (rp && !rp->is_null()) {
+      if (rs && !rs->is_null())
+        throw EngineError(path + ": fields \"rope_scaling\" and \"rope_parameters\" are both set; refusing rather than guessing which one transformers reads");
+      if (!rp->is_object()) throw EngineError(path + ": field \"rope_parameters\" must be an object or null");
+      rs = rp;
+      rs_name = "rope_parameters";
+      if (const JsonValue* th = rp->get("rope_theta")) {
+        if (!th->is_number() || th->num <= 0) throw EngineError(path + ": rope_parameters: field \"rope_theta\" must be a positive number");
+        c.rope_theta = th->num;
+      }
+    }
+  }
   if (rs && rs->is_object()) {
     const JsonValue* t = rs->get("rope_type");
     if (!t) t = rs->get("type");
     std::string type = t && t->is_string() ? t->str : "";
-    std::string rpath = path + ": rope_scaling";
+    std::string rpath = path + ": " + rs_name;
     if (type == "default") c.rope_type = RopeType::Default;
     else if (type == "linear") c.rope_type = RopeType::Linear;
     else if (type == "dynamic") c.rope_type = RopeType::Dynamic;
     else if (type == "llama3") c.rope_type = RopeType::Llama3;
-    else throw EngineError(rpath + ": field \"rope_type\": unsupported value \"" + type + "\" (supported: default, linear, dynamic, llama3)");
+    else if (type == "yarn") c.rope_type = RopeType::Yarn;
+    else throw EngineError(rpath + ": field \"rope_type\": unsupported value \"" + type + "\" (supported: default, linear, dynamic, llama3, yarn)");
     if (c.rope_type != RopeType::Default) {
       c.rope_factor = num_field(*rs, "factor", rpath, true, 1.0);
       if (c.rope_factor < 1.0 && c.rope_type != RopeType::Linear)
@@ -227,6 +295,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
       c.high_freq_factor = num_field(*rs, "high_freq_factor", rpath, true, 4.0);
       c.orig_max_pos = int(num_field(*rs, "original_max_position_embeddings", rpath, true, 8192));
     }
+    if (c.rope_type == RopeType::Yarn) parse_yarn(*rs, rpath, c);
   } else if (rs && !rs->is_null()) {
     throw EngineError(path + ": field \"rope_scaling\" must be an object or null");
   }
@@ -397,6 +466,10 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
     LayerWeights w;
     w.attn_norm = get(p + "input_layernorm.weight", {D});
     w.wq = get_matrix(p + "self_attn.q_proj.weight", {H, D});
+    if (c.qk_norm) {
+      w.q_norm = get(p + "self_attn.q_norm.weight", {int64_t(c.head_dim)});
+      w.k_norm = get(p + "self_attn.k_norm.weight", {int64_t(c.head_dim)});
+    }
     w.wk = get_matrix(p + "self_attn.k_proj.weight", {KV, D});
     w.wv = get_matrix(p + "self_attn.v_proj.weight", {KV, D});
     w.wo = get_matrix(p + "self_attn.o_proj.weight", {D, H});

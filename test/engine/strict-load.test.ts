@@ -197,7 +197,13 @@ describe('config fields that change the forward pass and are not implemented are
     ['partial_rotary_factor < 1', {}, 'partial_rotary_factor', 0.5],
     ['quantization_config', {}, 'quantization_config', { quant_method: 'gptq', bits: 4 }],
     ['hidden_act other than silu', {}, 'hidden_act', 'gelu'],
-    ['rope_scaling yarn', {}, 'rope_scaling', { rope_type: 'yarn', factor: 4 }, /rope_type.*yarn/],
+    ['rope_scaling yarn with a field it does not implement', {}, 'rope_scaling',
+      { rope_type: 'yarn', factor: 4, low_freq_factor: 1 }, /"low_freq_factor" is not implemented for yarn/],
+    ['rope_scaling yarn without factor', {}, 'rope_scaling', { rope_type: 'yarn' }, /"factor"/],
+    ['rope_parameters beside rope_scaling', { ropeScaling: { rope_type: 'linear', factor: 2 } }, 'rope_parameters',
+      { rope_type: 'default', rope_theta: 10000 }, /both set/],
+    ['mlp_bias on Qwen3 (Qwen3MLP has none)', { architecture: 'Qwen3ForCausalLM' }, 'mlp_bias', true],
+    ['Qwen3 without head_dim (Qwen3Config defaults it to 128)', { architecture: 'Qwen3ForCausalLM' }, 'head_dim', null, /128/],
     ['rope_scaling longrope', {}, 'rope_scaling', { rope_type: 'longrope', factor: 4 }, /rope_type.*longrope/],
     ['layer_types mixing full and sliding layers', { architecture: 'MistralForCausalLM', numLayers: 2 }, 'layer_types',
       ['full_attention', 'sliding_attention'], /sliding_window is not set|1 of 2 layers/],
@@ -212,6 +218,13 @@ describe('config fields that change the forward pass and are not implemented are
       if (pattern) expect(msg).toMatch(pattern);
     });
   }
+
+  it('Qwen3 without its q_norm tensor names the tensor', async () => {
+    const dir = fresh({ architecture: 'Qwen3ForCausalLM' });
+    corrupt.removeTensor(dir, 'model.layers.1.self_attn.q_norm.weight');
+    const msg = await loadError(dir);
+    expectNames(msg, 'model.layers.1.self_attn.q_norm.weight', 'Qwen3ForCausalLM');
+  });
 
   it('a field given twice in config.json (Python keeps the last, so which one is meant is unclear)', async () => {
     const dir = fresh();

@@ -9,7 +9,7 @@ import { gaussian, mulberry32 } from './prng.js';
 import { safetensorsBytes, type FileDtype, type NamedTensor } from './safetensors.js';
 import { tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
 
-export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
 
 export type RopeScaling =
   | null
@@ -21,6 +21,17 @@ export type RopeScaling =
       low_freq_factor: number;
       high_freq_factor: number;
       original_max_position_embeddings: number;
+    }
+  | {
+      rope_type: 'yarn';
+      factor: number;
+      original_max_position_embeddings?: number;
+      beta_fast?: number;
+      beta_slow?: number;
+      mscale?: number;
+      mscale_all_dim?: number;
+      attention_factor?: number;
+      truncate?: boolean;
     };
 
 export interface TinyModelSpec {
@@ -48,7 +59,7 @@ export interface TinyModelSpec {
   weightStd?: number;
   /** false leaves out tokenizer.json and tokenizer_config.json. */
   tokenizer?: boolean;
-  /** Llama only: config.json attention_bias (q/k/v/o_proj biases, as transformers' LlamaAttention). */
+  /** Llama and Qwen3: config.json attention_bias (q/k/v/o_proj biases, as transformers' Llama/Qwen3Attention). */
   attentionBias?: boolean;
   /** Llama only: config.json mlp_bias (gate/up/down_proj biases, as transformers' LlamaMLP). */
   mlpBias?: boolean;
@@ -122,6 +133,19 @@ export function configJson(s: ResolvedSpec): Record<string, unknown> {
   if (s.architecture === 'MistralForCausalLM') {
     return { ...common, model_type: 'mistral', sliding_window: null };
   }
+  if (s.architecture === 'Qwen3ForCausalLM') {
+    // Qwen3Config: head_dim stated (its default is 128, not hidden / heads); q/k/v/o biases only with
+    // attention_bias; sliding window shipped disabled, as Qwen3's checkpoints do.
+    return {
+      ...common,
+      head_dim: s.headDim ?? s.hiddenSize / s.numHeads,
+      model_type: 'qwen3',
+      attention_bias: s.attentionBias,
+      use_sliding_window: false,
+      sliding_window: null,
+      max_window_layers: s.numLayers,
+    };
+  }
   // Qwen2 ships a sliding_window value but disables it; q/k/v carry biases (no config flag for that).
   return {
     ...common,
@@ -147,11 +171,15 @@ export function tensorShapes(s: ResolvedSpec): { name: string; shape: number[]; 
     list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
     list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
     list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
-    const llamaBias = s.architecture === 'LlamaForCausalLM' && s.attentionBias;
+    const llamaBias = (s.architecture === 'LlamaForCausalLM' || s.architecture === 'Qwen3ForCausalLM') && s.attentionBias;
     if (s.architecture === 'Qwen2ForCausalLM' || llamaBias) {
       list.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim], kind: 'bias' });
+    }
+    if (s.architecture === 'Qwen3ForCausalLM') {
+      list.push({ name: `${p}.self_attn.q_norm.weight`, shape: [headDim], kind: 'norm' });
+      list.push({ name: `${p}.self_attn.k_norm.weight`, shape: [headDim], kind: 'norm' });
     }
     list.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, qDim], kind: 'matrix' });
     if (llamaBias) list.push({ name: `${p}.self_attn.o_proj.bias`, shape: [H], kind: 'bias' });
@@ -178,8 +206,11 @@ export function resolveSpec(spec: TinyModelSpec): ResolvedSpec {
   const headDim = s.headDim ?? s.hiddenSize / s.numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new Error(`oracle: head_dim ${headDim} must be an even integer`);
   if (s.numHeads % s.numKvHeads !== 0) throw new Error('oracle: num_attention_heads must be a multiple of num_key_value_heads');
-  if ((s.attentionBias || s.mlpBias) && s.architecture !== 'LlamaForCausalLM') {
-    throw new Error('oracle: attentionBias / mlpBias are Llama config fields (transformers reads them for Llama only)');
+  if (s.mlpBias && s.architecture !== 'LlamaForCausalLM') {
+    throw new Error('oracle: mlpBias is a Llama config field (transformers reads it for Llama only)');
+  }
+  if (s.attentionBias && s.architecture !== 'LlamaForCausalLM' && s.architecture !== 'Qwen3ForCausalLM') {
+    throw new Error('oracle: attentionBias is a Llama / Qwen3 config field');
   }
   return s;
 }

@@ -185,6 +185,10 @@ class Backend {
   // ascending, into out[r * n ..) (i32). k: host, clamped to [0, n].
   virtual void topk(View scores, int rows, int n, const int* k, View out) const = 0;
   virtual void calib_outliers(const CalibArgs& a) const = 0;
+
+  // ---- model families' ops (Qwen3 / YaRN, issue 19) ---------------------------------------------
+  // x[i] *= s (YaRN's attention factor on q and k after RoPE).
+  virtual void scale(View x, float s, size_t n) const = 0;
 };
 
 const Backend& cpu_backend();
