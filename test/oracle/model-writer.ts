@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gaussian, mulberry32 } from './prng.js';
 import { safetensorsBytes, type FileDtype, type NamedTensor } from './safetensors.js';
-import { tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
+import { qwenTokenizerConfigJson, tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
 
 export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
 
@@ -244,8 +244,11 @@ export function writeTinyModel(dir: string, spec: TinyModelSpec = {}): WrittenMo
     JSON.stringify({ bos_token_id: s.bosTokenId, eos_token_id: s.eosTokenId, do_sample: false }, null, 2),
   );
   if (s.tokenizer) {
-    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(s.vocabSize)));
-    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(s.maxPositionEmbeddings), null, 2));
+    // Qwen3's tokenizer adds no BOS (Qwen2Tokenizer, no post-processor); the others add <s>.
+    const qwen = s.architecture === 'Qwen3ForCausalLM';
+    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(s.vocabSize, { addBos: !qwen })));
+    const tokCfg = qwen ? qwenTokenizerConfigJson(s.maxPositionEmbeddings) : tokenizerConfigJson(s.maxPositionEmbeddings);
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokCfg, null, 2));
   }
 
   const tensors = randomTensors(s);

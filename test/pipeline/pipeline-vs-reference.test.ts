@@ -18,6 +18,11 @@ const one: PipelineSample = { ...sample, chunks: [sample.chunks[1]!] };
 beforeAll(async () => {
   dirs.gqa = tinyModel(tmp.dir, 'gqa');
   dirs.mha = tinyModel(tmp.dir, 'mha', { numKvHeads: 4, seed: 9 });
+  // Issue 19's families: Qwen3 (q/k norms, head_dim 16 with hidden 32 and 4 heads) with yarn.
+  dirs.qwen3yarn = tinyModel(tmp.dir, 'qwen3yarn', {
+    architecture: 'Qwen3ForCausalLM', headDim: 16, seed: 10,
+    ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32, mscale: 1, mscale_all_dim: 0.5 },
+  });
   for (const [k, d] of Object.entries(dirs)) models[k] = await EngineModel.load(d);
 });
 afterAll(() => {
@@ -66,6 +71,13 @@ describe('chunk prefill and chunk eviction match the reference', () => {
     await compare('parallelcomp', ['chunk.parallel=3', 'chunkEvict.k=2']);
   });
   it('pcw keeps every chunk', () => compare('pcw'));
+});
+
+describe('model families (issue 19) match the reference pipeline', () => {
+  it('qwen3 + yarn: parallelcomp', () => compare('parallelcomp', [], sample, 'qwen3yarn'));
+  it('qwen3 + yarn: calibration and KV eviction, expanded cache (reference)', () =>
+    compare('parallelcomp-calib-kv-reference', [...calib, 'kvEvict.capacity=8'], sample, 'qwen3yarn'));
+  it('qwen3 + yarn: full attention', () => compare('full', [], one, 'qwen3yarn'));
 });
 
 describe('perplexity mode matches the reference', () => {
