@@ -151,4 +151,9 @@ describe('unchunked baselines match the reference', () => {
     await compare('pi', ['rope.factor=2'], one);
     await compare('dynamic-ntk', ['rope.factor=2'], { ...one, chunks: [makeSample([300]).chunks[0]!] });
   });
+  it('yarn: auto factor past the window, an explicit factor with other betas, and under chunks', async () => {
+    await compare('yarn', [], { ...one, chunks: [makeSample([300]).chunks[0]!] });
+    await compare('yarn', ['rope.factor=3', 'rope.betaFast=8', 'rope.betaSlow=2'], one);
+    await compare('parallelcomp', ['rope.scaling=yarn', 'rope.factor=2']);
+  });
 });
