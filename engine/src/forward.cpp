@@ -20,10 +20,17 @@ RopeParams RopeParams::from_config(const ModelConfig& c) {
   r.beta_slow = c.beta_slow;
   r.yarn_truncate = c.yarn_truncate;
   r.attn_factor = c.attn_factor;
+  r.short_factor = &c.short_factor;
+  r.long_factor = &c.long_factor;
+  r.rot_dim = c.rot_dim;
   return r;
 }
 
-void rope_inv_freq(const RopeParams& r, int d, int max_pos_in_call, float* out) {
+void rope_inv_freq(const RopeParams& r, int head_dim, int max_pos_in_call, float* out) {
+  // Frequencies over the rotated dimensions (HF's dim = head_dim * partial_rotary_factor); the pairs
+  // past them (partial rotary, permuted there at load) do not turn.
+  const int d = r.rot_dim > 0 ? r.rot_dim : head_dim;
+  for (int i = d / 2; i < head_dim / 2; ++i) out[i] = 0.f;
   const int half = d / 2;
   double base = r.theta;
   if (r.ntk_static) base = r.theta * std::pow(r.factor, double(d) / double(d - 2));
@@ -56,6 +63,12 @@ void rope_inv_freq(const RopeParams& r, int d, int max_pos_in_call, float* out) 
       f = (f / r.factor) * (1.0 - extrap) + f * extrap;
     }
     if (r.type == RopeType::Linear) f /= r.factor;
+    if (r.type == RopeType::LongRope) {
+      // transformers' longrope: long factors once max(position_ids) + 1 of the call passes the
+      // original window (longrope_frequency_update), short ones otherwise.
+      const std::vector<double>& ext = max_pos_in_call + 1 > r.orig_max_pos ? *r.long_factor : *r.short_factor;
+      f = 1.0 / (ext[i] * std::pow(base, double(2 * i) / double(d)));
+    }
     if (r.type == RopeType::Llama3) {
       const double two_pi = 6.283185307179586;
       const double low_wl = r.orig_max_pos / r.low_freq_factor, high_wl = r.orig_max_pos / r.high_freq_factor;

@@ -19,7 +19,10 @@ struct RopeParams {
   int orig_max_pos = 0, max_pos = 0;
   double beta_fast = 32.0, beta_slow = 1.0;  // yarn
   bool yarn_truncate = true;
-  double attn_factor = 1.0;                  // multiplies q and k after RoPE (yarn's attention factor)
+  double attn_factor = 1.0;                  // multiplies q and k after RoPE (yarn's / longrope's attention factor)
+  const std::vector<double>* short_factor = nullptr;  // longrope
+  const std::vector<double>* long_factor = nullptr;
+  int rot_dim = 0;                           // 0: head_dim; else only the first rot_dim/2 pairs turn (the rest 0)
   static RopeParams from_config(const ModelConfig& c);
 };
 

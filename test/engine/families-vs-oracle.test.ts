@@ -24,7 +24,26 @@ const F32_BOUND = 1e-4;
 const qwen3: TinyModelSpec = { architecture: 'Qwen3ForCausalLM', numHeads: 4, numKvHeads: 2, headDim: 16 };
 const yarn = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 } as const;
 
+// Phi-3: head_dim 16 (hidden 32, 2 heads), 12 of 16 dims rotated (partial_rotary_factor 0.75), LongRoPE
+// with an original window of 64 in a 256 window: contiguous positions stay below it (short factors),
+// jumping ones pass it (long factors).
+const phi3: TinyModelSpec = { architecture: 'Phi3ForCausalLM', numHeads: 2, numKvHeads: 1 };
+const longrope = (pairs: number, extra: Record<string, unknown> = {}) => ({
+  rope_type: 'longrope' as const,
+  short_factor: Array.from({ length: pairs }, (_, i) => 1 + 0.1 * i),
+  long_factor: Array.from({ length: pairs }, (_, i) => 1 + 1.5 * i),
+  ...extra,
+});
+const phi3Long: TinyModelSpec = { ...phi3, partialRotaryFactor: 0.75, originalMaxPositionEmbeddings: 64, ropeScaling: longrope(6) };
+
 const cases: [string, TinyModelSpec][] = [
+  ['phi3-f32', { ...phi3, seed: 42, numHeads: 4, numKvHeads: 2 }],
+  ['phi3-partial-longrope-f32', { ...phi3Long, seed: 43 }],
+  ['phi3-partial-longrope-bf16-sharded', { ...phi3Long, seed: 44, dtype: 'bf16', shards: 3, numLayers: 3 }],
+  ['phi3-su-attention-factor-tied-half-rotary', {
+    ...phi3, seed: 45, tieWordEmbeddings: true, partialRotaryFactor: 0.5, originalMaxPositionEmbeddings: 64,
+    ropeScaling: { ...longrope(4), rope_type: 'su', attention_factor: 1.2 },
+  }],
   ['qwen3-f32', { ...qwen3, seed: 31 }],
   ['qwen3-bf16-file', { ...qwen3, seed: 32, dtype: 'bf16' }],
   ['qwen3-sharded', { ...qwen3, seed: 33, shards: 3, numLayers: 3 }],
@@ -80,6 +99,16 @@ describe('model families vs float64 oracle', () => {
       });
     });
   }
+
+  it('phi3 longrope: greedy decoding crosses the original window (short, then long factors) as the oracle does', async () => {
+    const { dir } = writeTinyModel(`${tmp.dir}/phi3-greedy`, { ...phi3Long, seed: 46, weightStd: 0.3 });
+    await withModel(dir, async (model) => {
+      const prompt = seededTokens(50, model.info.vocab_size, 8);
+      const ref = referenceGreedy(dir, Array.from(prompt), 30, { stopIds: [] });
+      const got = await model.generate(prompt, { maxNewTokens: 30, stopIds: [] });
+      expect(Array.from(got.tokens)).toEqual(ref);
+    });
+  });
 
   it('transformers 5 spelling: rope_parameters (rope_theta inside) instead of rope_scaling', async () => {
     const { dir } = writeTinyModel(`${tmp.dir}/rope-parameters`, { ...qwen3, seed: 41 });

@@ -1,6 +1,6 @@
 // `pcomp eval` and `pcomp ppl` (the CLI as a child process) running ParallelComp on a seeded random
-// model of each family issue 19 added: Qwen3 (no BOS from its tokenizer) and Qwen3 / Llama with
-// rope_scaling yarn. Correctness of the numbers is the oracle's business (test/engine/families-vs-oracle,
+// model of each family issue 19 added: Qwen3 (no BOS from its tokenizer), Qwen3 / Llama with
+// rope_scaling yarn, and Phi-3 with partial rotary and LongRoPE (its Llama-style tokenizer adds <s>). Correctness of the numbers is the oracle's business (test/engine/families-vs-oracle,
 // test/pipeline/pipeline-vs-reference); this checks the whole path runs for each family: every sample
 // lands with several chunks of which the top ones are kept, the ppl table has a finite value per length,
 // and the per-family BOS rule reaches the engine (Qwen3 prompts and chunks start without one).
@@ -20,6 +20,11 @@ const families: [string, TinyModelSpec, boolean][] = [
     architecture: 'Qwen3ForCausalLM', headDim: 16, seed: 52, maxPositionEmbeddings: 256,
     ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 },
   }, false],
+  ['phi3-partial-longrope', {
+    architecture: 'Phi3ForCausalLM', numHeads: 2, numKvHeads: 1, seed: 54, maxPositionEmbeddings: 256,
+    partialRotaryFactor: 0.75, originalMaxPositionEmbeddings: 64,
+    ropeScaling: { rope_type: 'longrope', short_factor: [1, 1.1, 1.2, 1.3, 1.4, 1.5], long_factor: [1, 2, 3, 4, 5, 6] },
+  }, true],
   ['llama-yarn', { seed: 53, maxPositionEmbeddings: 256, ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 } }, true],
 ];
 

@@ -5,6 +5,9 @@
  *
  * Semantics, following HF transformers:
  * - RMSNorm: w * x / sqrt(mean(x²) + eps).
+ * - Phi-3 (modeling_phi3.py): qkv_proj cut into q | k | v rows, gate_up_proj into gate | up;
+ *   partial_rotary_factor rotates the first int(head_dim * factor) dims of each head (rotate_half
+ *   over those), the rest pass; longrope frequencies and attention factor (rope.ts).
  * - Qwen3 (modeling_qwen3.py): q_norm / k_norm, an RMSNorm over head_dim with its own [head_dim]
  *   weight, on every query and key head before RoPE.
  * - RoPE on q and k with explicit per-token positions, rotate_half pairing (see rope.ts); yarn's
@@ -69,7 +72,7 @@ export interface LayerWeights {
   kNorm?: Float64Array | null;
 }
 
-function parseRopeScaling(raw: unknown, maxPositionEmbeddings: number): RopeScalingConfig | null {
+function parseRopeScaling(raw: unknown, maxPositionEmbeddings: number, config: Record<string, any> = {}): RopeScalingConfig | null {
   if (raw === null || raw === undefined) return null;
   const r = raw as Record<string, number | string>;
   const type = (r.rope_type ?? r.type) as string;
@@ -82,6 +85,20 @@ function parseRopeScaling(raw: unknown, maxPositionEmbeddings: number): RopeScal
       lowFreqFactor: Number(r.low_freq_factor),
       highFreqFactor: Number(r.high_freq_factor),
       originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings),
+    };
+  }
+  if (type === 'longrope' || type === 'su') {
+    // Phi-3: factor = max_position_embeddings / original window; default attention factor
+    // sqrt(1 + ln(factor) / ln(original window)) for factor > 1.
+    const original = Number(r.original_max_position_embeddings ?? config.original_max_position_embeddings);
+    const factor = maxPositionEmbeddings / original;
+    const given = r.attention_factor as number | undefined | null;
+    return {
+      type: 'longrope',
+      shortFactor: (r.short_factor as unknown as number[]).map(Number),
+      longFactor: (r.long_factor as unknown as number[]).map(Number),
+      originalMaxPositionEmbeddings: original,
+      attentionFactor: given !== undefined && given !== null ? Number(given) : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original)),
     };
   }
   if (type === 'yarn') {
@@ -127,9 +144,10 @@ export function readReferenceConfig(modelDir: string): ReferenceConfig {
     eosTokenIds: eos === null || eos === undefined ? [] : Array.isArray(eos) ? eos : [eos],
     rope: {
       theta: c.rope_theta ?? c.rope_parameters?.rope_theta ?? 10000,
-      headDim,
+      // The rotated dims: Phi-3's partial_rotary_factor rotates int(head_dim * factor) of them.
+      headDim: Math.floor(headDim * (c.partial_rotary_factor ?? 1)),
       maxPositionEmbeddings: c.max_position_embeddings,
-      scaling: parseRopeScaling(c.rope_scaling ?? c.rope_parameters, c.max_position_embeddings),
+      scaling: parseRopeScaling(c.rope_scaling ?? c.rope_parameters, c.max_position_embeddings, c),
     },
   };
 }
@@ -202,9 +220,38 @@ export function projectHeads(
   };
 }
 
-/** The layer tensors of a folder (biases and q/k norms where present). */
-export function layerWeights(tensors: Map<string, Float64Array>, l: number, need: (name: string) => Float64Array): LayerWeights {
+/**
+ * The layer tensors of a folder (biases and q/k norms where present). Phi-3's fused qkv_proj is cut
+ * into its q, k, v rows and gate_up_proj into gate (first half) and up (second half), as
+ * Phi3Attention / Phi3MLP slice their outputs.
+ */
+export function layerWeights(tensors: Map<string, Float64Array>, l: number, need: (name: string) => Float64Array, c?: ReferenceConfig): LayerWeights {
   const p = `model.layers.${l}`;
+  const qkv = tensors.get(`${p}.self_attn.qkv_proj.weight`);
+  const gateUp = tensors.get(`${p}.mlp.gate_up_proj.weight`);
+  if (qkv || gateUp) {
+    if (!c) throw new Error('oracle: fused projections need the config');
+    const D = c.hiddenSize;
+    const qRows = c.numHeads * c.headDim;
+    const kvRows = c.numKvHeads * c.headDim;
+    tensors = new Map(tensors);
+    if (qkv) {
+      tensors.set(`${p}.self_attn.q_proj.weight`, qkv.slice(0, qRows * D));
+      tensors.set(`${p}.self_attn.k_proj.weight`, qkv.slice(qRows * D, (qRows + kvRows) * D));
+      tensors.set(`${p}.self_attn.v_proj.weight`, qkv.slice((qRows + kvRows) * D));
+    }
+    if (gateUp) {
+      const F = c.intermediateSize;
+      tensors.set(`${p}.mlp.gate_proj.weight`, gateUp.slice(0, F * D));
+      tensors.set(`${p}.mlp.up_proj.weight`, gateUp.slice(F * D));
+    }
+    const t = tensors;
+    need = (name) => {
+      const v = t.get(name);
+      if (!v) throw new Error(`oracle: no tensor ${name}`);
+      return v;
+    };
+  }
   return {
     q: need(`${p}.self_attn.q_proj.weight`),
     k: need(`${p}.self_attn.k_proj.weight`),
@@ -256,7 +303,7 @@ export class ReferenceModel {
       return t;
     };
     const layers: LayerWeights[] = [];
-    for (let l = 0; l < config.numLayers; l++) layers.push(layerWeights(tensors, l, need));
+    for (let l = 0; l < config.numLayers; l++) layers.push(layerWeights(tensors, l, need, config));
     const embed = need('model.embed_tokens.weight');
     const lmHead = config.tieWordEmbeddings ? embed : need('lm_head.weight');
     return new ReferenceModel(config, embed, layers, need('model.norm.weight'), lmHead);

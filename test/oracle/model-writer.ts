@@ -9,7 +9,7 @@ import { gaussian, mulberry32 } from './prng.js';
 import { safetensorsBytes, type FileDtype, type NamedTensor } from './safetensors.js';
 import { qwenTokenizerConfigJson, tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
 
-export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'Phi3ForCausalLM';
 
 export type RopeScaling =
   | null
@@ -32,7 +32,8 @@ export type RopeScaling =
       mscale_all_dim?: number;
       attention_factor?: number;
       truncate?: boolean;
-    };
+    }
+  | { rope_type: 'longrope' | 'su'; short_factor: number[]; long_factor: number[]; attention_factor?: number };
 
 export interface TinyModelSpec {
   seed?: number;
@@ -61,13 +62,18 @@ export interface TinyModelSpec {
   tokenizer?: boolean;
   /** Llama and Qwen3: config.json attention_bias (q/k/v/o_proj biases, as transformers' Llama/Qwen3Attention). */
   attentionBias?: boolean;
+  /** Phi3 only: partial_rotary_factor (written when given). */
+  partialRotaryFactor?: number;
+  /** Phi3 only: the top-level original_max_position_embeddings (written when given). */
+  originalMaxPositionEmbeddings?: number;
   /** Llama only: config.json mlp_bias (gate/up/down_proj biases, as transformers' LlamaMLP). */
   mlpBias?: boolean;
 }
 
-export type ResolvedSpec = Required<Omit<TinyModelSpec, 'headDim'>> & { headDim?: number };
+type Optional = 'headDim' | 'partialRotaryFactor' | 'originalMaxPositionEmbeddings';
+export type ResolvedSpec = Required<Omit<TinyModelSpec, Optional>> & Pick<TinyModelSpec, Optional>;
 
-export const DEFAULT_SPEC: Required<Omit<TinyModelSpec, 'headDim'>> = {
+export const DEFAULT_SPEC: Required<Omit<TinyModelSpec, Optional>> = {
   seed: 1,
   architecture: 'LlamaForCausalLM',
   hiddenSize: 32,
@@ -133,6 +139,19 @@ export function configJson(s: ResolvedSpec): Record<string, unknown> {
   if (s.architecture === 'MistralForCausalLM') {
     return { ...common, model_type: 'mistral', sliding_window: null };
   }
+  if (s.architecture === 'Phi3ForCausalLM') {
+    // Phi3Config: fused qkv_proj / gate_up_proj, no biases; no sliding window here.
+    return {
+      ...common,
+      model_type: 'phi3',
+      ...(s.partialRotaryFactor === undefined ? {} : { partial_rotary_factor: s.partialRotaryFactor }),
+      ...(s.originalMaxPositionEmbeddings === undefined ? {} : { original_max_position_embeddings: s.originalMaxPositionEmbeddings }),
+      sliding_window: null,
+      resid_pdrop: 0.0,
+      embd_pdrop: 0.0,
+      pad_token_id: s.eosTokenId,
+    };
+  }
   if (s.architecture === 'Qwen3ForCausalLM') {
     // Qwen3Config: head_dim stated (its default is 128, not hidden / heads); q/k/v/o biases only with
     // attention_bias; sliding window shipped disabled, as Qwen3's checkpoints do.
@@ -168,9 +187,13 @@ export function tensorShapes(s: ResolvedSpec): { name: string; shape: number[]; 
   ];
   for (let l = 0; l < s.numLayers; l++) {
     const p = `model.layers.${l}`;
-    list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
-    list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
-    list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
+    const phi3 = s.architecture === 'Phi3ForCausalLM';
+    if (phi3) list.push({ name: `${p}.self_attn.qkv_proj.weight`, shape: [qDim + 2 * kvDim, H], kind: 'matrix' });
+    else {
+      list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
+      list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
+      list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
+    }
     const llamaBias = (s.architecture === 'LlamaForCausalLM' || s.architecture === 'Qwen3ForCausalLM') && s.attentionBias;
     if (s.architecture === 'Qwen2ForCausalLM' || llamaBias) {
       list.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], kind: 'bias' });
@@ -183,8 +206,11 @@ export function tensorShapes(s: ResolvedSpec): { name: string; shape: number[]; 
     }
     list.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, qDim], kind: 'matrix' });
     if (llamaBias) list.push({ name: `${p}.self_attn.o_proj.bias`, shape: [H], kind: 'bias' });
-    list.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H], kind: 'matrix' });
-    list.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H], kind: 'matrix' });
+    if (phi3) list.push({ name: `${p}.mlp.gate_up_proj.weight`, shape: [2 * I, H], kind: 'matrix' });
+    else {
+      list.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H], kind: 'matrix' });
+      list.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H], kind: 'matrix' });
+    }
     list.push({ name: `${p}.mlp.down_proj.weight`, shape: [H, I], kind: 'matrix' });
     if (s.architecture === 'LlamaForCausalLM' && s.mlpBias) {
       list.push({ name: `${p}.mlp.gate_proj.bias`, shape: [I], kind: 'bias' });

@@ -24,6 +24,14 @@ export type RopeScalingConfig =
       truncate: boolean;
       /** Multiplies cos and sin (so q and k): attention_factor, or from mscale / mscale_all_dim. */
       attentionFactor: number;
+    }
+  | {
+      /** LongRoPE (Phi-3), transformers' _compute_longrope_parameters + longrope_frequency_update. */
+      type: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      originalMaxPositionEmbeddings: number;
+      attentionFactor: number;
     };
 
 export interface RopeConfig {
@@ -57,6 +65,11 @@ export function inverseFrequencies(rope: RopeConfig, seqLen: number): Float64Arr
     const len = Math.max(seqLen, maxPos);
     const base = rope.theta * ((s.factor * len) / maxPos - (s.factor - 1)) ** (dim / (dim - 2));
     return defaultInverseFrequencies(base, dim);
+  }
+  if (s.type === 'longrope') {
+    // Long factors when the call's max position + 1 passes the original window, else short.
+    const ext = seqLen > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+    return defaultInverseFrequencies(rope.theta, dim).map((f, i) => f / ext[i]!);
   }
   if (s.type === 'yarn') {
     // Dimension index where a wavelength turns `rotations` times over the original window.
@@ -92,12 +105,16 @@ export function inverseFrequencies(rope: RopeConfig, seqLen: number): Float64Arr
 
 /** What multiplies cos and sin (transformers' attention_scaling): yarn's attention factor, else 1. */
 export function attentionScaling(rope: RopeConfig): number {
-  return rope.scaling?.type === 'yarn' ? rope.scaling.attentionFactor : 1;
+  const s = rope.scaling;
+  return s?.type === 'yarn' || s?.type === 'longrope' ? s.attentionFactor : 1;
 }
 
-/** Rotates one head vector in place to `position`: x*cos + rotate_half(x)*sin. */
+/**
+ * Rotates one head vector in place to `position`: x*cos + rotate_half(x)*sin on its first
+ * 2 * invFreq.length dims (all of them, or Phi-3's partial rotary dims); the rest pass unchanged.
+ */
 export function applyRope(x: Float64Array, position: number, invFreq: Float64Array): void {
-  const half = x.length / 2;
+  const half = invFreq.length;
   for (let i = 0; i < half; i++) {
     const angle = position * invFreq[i];
     const cos = Math.cos(angle);

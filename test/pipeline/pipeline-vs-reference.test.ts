@@ -23,6 +23,11 @@ beforeAll(async () => {
     architecture: 'Qwen3ForCausalLM', headDim: 16, seed: 10,
     ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32, mscale: 1, mscale_all_dim: 0.5 },
   });
+  // Phi-3: fused projections, 12 of 16 dims rotated, LongRoPE with a 32-token original window.
+  dirs.phi3 = tinyModel(tmp.dir, 'phi3', {
+    architecture: 'Phi3ForCausalLM', numHeads: 2, numKvHeads: 1, seed: 12, partialRotaryFactor: 0.75, originalMaxPositionEmbeddings: 32,
+    ropeScaling: { rope_type: 'longrope', short_factor: [1, 1.1, 1.2, 1.3, 1.4, 1.5], long_factor: [1, 2, 3, 4, 5, 6] },
+  });
   for (const [k, d] of Object.entries(dirs)) models[k] = await EngineModel.load(d);
 });
 afterAll(() => {
@@ -78,6 +83,11 @@ describe('model families (issue 19) match the reference pipeline', () => {
   it('qwen3 + yarn: calibration and KV eviction, expanded cache (reference)', () =>
     compare('parallelcomp-calib-kv-reference', [...calib, 'kvEvict.capacity=8'], sample, 'qwen3yarn'));
   it('qwen3 + yarn: full attention', () => compare('full', [], one, 'qwen3yarn'));
+  it('phi3 partial rotary + longrope: parallelcomp, calibration and KV eviction, full', async () => {
+    await compare('parallelcomp', [], sample, 'phi3');
+    await compare('parallelcomp-calib-kv', [...calib, 'kvEvict.capacity=8'], sample, 'phi3');
+    await compare('full', [], one, 'phi3');
+  });
 });
 
 describe('perplexity mode matches the reference', () => {

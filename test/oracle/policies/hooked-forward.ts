@@ -70,7 +70,7 @@ export class HookedModel {
       if (!v) throw new Error(`hooked-forward: ${modelDir} has no tensor ${name}`);
       return v;
     };
-    const layers = Array.from({ length: config.numLayers }, (_, l): LayerWeights => layerWeights(t, l, need));
+    const layers = Array.from({ length: config.numLayers }, (_, l): LayerWeights => layerWeights(t, l, need, config));
     const embed = need('model.embed_tokens.weight');
     return new HookedModel(config, embed, layers, need('model.norm.weight'), config.tieWordEmbeddings ? embed : need('lm_head.weight'));
   }

@@ -59,7 +59,7 @@ export function ropeFor(config: Config, model: ReferenceConfig, totalLength: num
   const window = model.rope.maxPositionEmbeddings;
   const given = config['rope.factor'] as number;
   const auto = Math.max(1, totalLength / window);
-  const d = model.headDim;
+  const d = model.rope.headDim;  // the rotated dims (HF's dim = head_dim * partial_rotary_factor)
   if (scaling === 'ntk') return { ...model.rope, theta: model.rope.theta * (given || auto) ** (d / (d - 2)) };
   if (scaling === 'linear') return { ...model.rope, scaling: { type: 'linear', factor: given || auto } };
   if (scaling === 'yarn') {
