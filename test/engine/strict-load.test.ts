@@ -227,6 +227,15 @@ describe('config fields that change the forward pass and are not implemented are
     });
   }
 
+  for (const arch of ['Gemma2ForCausalLM', 'Gemma3ForCausalLM']) {
+    it(`${arch} (not implemented yet) is refused by name`, async () => {
+      const dir = fresh();
+      corrupt.editConfig(dir, 'architectures', [arch]);
+      const msg = await loadError(dir);
+      expectNames(msg, cfg(dir), 'architectures', arch, 'Qwen3ForCausalLM, Phi3ForCausalLM');
+    });
+  }
+
   it('Phi3 with unfused q_proj instead of qkv_proj names the missing fused tensor', async () => {
     const dir = fresh();
     corrupt.editConfig(dir, 'architectures', ['Phi3ForCausalLM']);
