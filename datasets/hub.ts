@@ -48,6 +48,32 @@ export function hubEnv(overrides: Partial<HubEnv> = {}, env: NodeJS.ProcessEnv =
   };
 }
 
+/** How long a reachability probe waits for the hub's first answer (a blackholed address must not hang a run). */
+export const PROBE_TIMEOUT_MS = 4000;
+
+/**
+ * Can the hub serve this repo? One GET of its revision info, given up after `timeoutMs`: 2xx (or 401/403, which
+ * the download reports with its own hint) means yes; a refused connection, a failed DNS lookup, the timeout, or
+ * another answer (a proxy's 404, a 5xx) means no, with the reason. Offline (HF_HUB_OFFLINE / --offline) never
+ * touches the network.
+ */
+export async function hubReachable(env: HubEnv, repo: RepoRef, timeoutMs = PROBE_TIMEOUT_MS): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (env.offline) return { ok: false, reason: 'offline (--offline or HF_HUB_OFFLINE)' };
+  const url = `${env.endpoint}/api/${repo.type}s/${repo.name}/revision/main`;
+  const headers: Record<string, string> = env.token ? { Authorization: `Bearer ${env.token}` } : {};
+  try {
+    const res = await (env.fetch ?? fetch)(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer().catch(() => undefined); // read to the end: a cancelled body can spoil the pooled connection
+    if (res.ok || res.status === 401 || res.status === 403) return { ok: true };
+    return { ok: false, reason: `${env.endpoint} answered HTTP ${res.status} for ${repo.name}` };
+  } catch (e) {
+    const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s`
+      : err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
+    return { ok: false, reason: `${env.endpoint} cannot be reached (${why})` };
+  }
+}
+
 export const isCommitHash = (rev: string): boolean => /^[0-9a-f]{40}$/.test(rev);
 
 export function repoFolder(env: HubEnv, repo: RepoRef): string {
@@ -368,7 +394,8 @@ export async function resolveModel(spec: string, opts: { env?: HubEnv; onProgres
   const env = opts.env ?? hubEnv();
   const repo: RepoRef = { type: 'model', name: m[1]! };
   const revision = m[2] ?? 'main';
-  const fetchHint = `pcomp model pull ${spec}`;
+  // Any command given --model with network access downloads the model into the cache.
+  const fetchHint = `pcomp generate --model ${spec} --prompt Hello (any command with --model downloads it)`;
   const meta = await snapshot(env, repo, { revision, paths: MODEL_FILES, optional: OPTIONAL_MODEL_FILES, fetchHint, onProgress: opts.onProgress });
   if (!withWeights) return meta.dir;
   const weights = await weightFiles(meta.dir);

@@ -1,7 +1,10 @@
 // Documents for `pcomp ppl`: PG19 test books (emozilla/pg19-test, one parquet file from the hub),
 // NarrativeQA stories from LongBench (the same cached jsonl `pcomp data` pulls), or a local file:
 // .txt (the whole file is one document), .jsonl (one document per line, field "text" or "context"),
-// .parquet (column "text"). A source also says what identifies it, for the run manifest.
+// .parquet (column "text"), or `stories`: long documents of the project's own seeded story generator
+// (datasets/synth/stories.ts, the built-in model's register), which need no download. Without --data,
+// defaultPplSource picks PG19 when it is cached or the hub answers, else stories, and says why.
+// A source also says what identifies it, for the run manifest.
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,7 +12,9 @@ import { createInterface } from 'node:readline';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { UserError } from '../util/errors.js';
-import { hashFile, snapshot, type HubEnv } from './hub.js';
+import { createHash } from 'node:crypto';
+import { hashFile, hubReachable, snapshot, PROBE_TIMEOUT_MS, type HubEnv } from './hub.js';
+import { storyDocument } from './synth/stories.js';
 import { registry, type TaskDef } from './registry.js';
 import { cachedTaskFile, pullTasks, taskFiles } from './store.js';
 import { streamRecords, type LongBenchRecord } from './records.js';
@@ -23,8 +28,8 @@ export interface PplDocument {
 }
 
 export interface PplSource {
-  /** pg19 | narrativeqa | file */
-  kind: 'pg19' | 'narrativeqa' | 'file';
+  /** pg19 | narrativeqa | stories (generated, no download) | file */
+  kind: 'pg19' | 'narrativeqa' | 'stories' | 'file';
   /** What identifies the data in the manifest: a resume must read the same bytes. */
   identity: Record<string, unknown>;
   documents: PplDocument[];
@@ -39,14 +44,62 @@ export interface SourceOptions {
   onLog?: (message: string) => void;
 }
 
-/** `--data pg19 | narrativeqa | FILE`. */
-export async function loadPplSource(spec: string, opts: SourceOptions): Promise<PplSource> {
+/** `--data pg19 | narrativeqa | stories | FILE`. */
+export async function loadPplSource(spec: string, opts: SourceOptions & { maxLength?: number }): Promise<PplSource> {
   if (spec === 'pg19') return loadPg19(opts);
   if (spec === 'narrativeqa') return loadNarrativeQA(opts);
+  if (spec === 'stories') return storiesSource(opts.samples, opts.maxLength ?? 131072);
   if (!existsSync(spec)) throw new UserError(`--data ${spec}: no such file (give pg19, narrativeqa, or a .txt / .jsonl / .parquet file)`);
   if (!statSync(spec).isFile()) throw new UserError(`--data ${spec}: not a file`);
   const documents = await readLocalDocuments(spec, opts.samples);
   return { kind: 'file', identity: { file: path.resolve(spec), sha256: await hashFile(spec, 'sha256') }, documents };
+}
+
+/** The seeds and shape of the stories source: document i is storyDocument(FIRST_SEED + i), as `pcomp reproduce` T-PPL's. */
+export const STORIES = { firstSeed: 1000, generator: 'datasets/synth/stories.ts storyDocument(seed)', charsPerToken: 8 } as const;
+/** A document's identity: the hash of its first characters (a longer document only appends, so every length shares them). */
+const STORY_PREFIX_CHARS = 65536;
+
+/**
+ * `n` story documents, each long enough for `maxLength` tokens of any tokenizer that spends at most 8 characters
+ * per token (`pcomp ppl` cuts each to the longest length). Same seeds, same text on every machine.
+ */
+export function storiesSource(n: number, maxLength: number): PplSource {
+  const chars = Math.max(maxLength * STORIES.charsPerToken + 2048, STORY_PREFIX_CHARS);
+  const documents = Array.from({ length: n }, (_, i) => ({ id: `stories-${i}`, text: storyDocument(STORIES.firstSeed + i, chars) }));
+  const prefix = createHash('sha256');
+  for (const d of documents) prefix.update(d.text.slice(0, STORY_PREFIX_CHARS)).update('\0');
+  return {
+    kind: 'stories',
+    identity: { generator: STORIES.generator, seeds: documents.map((_, i) => STORIES.firstSeed + i), prefixSha256: prefix.digest('hex') },
+    documents,
+  };
+}
+
+export interface DefaultSource {
+  /** The --data value chosen. */
+  spec: 'pg19' | 'stories';
+  /** The one line that says what was used and why. */
+  note: string;
+  /** PG19 found in the cache: read it from there without touching the network. */
+  fromCache?: boolean;
+}
+
+/**
+ * No --data: PG19 when its file is in the cache (no network needed) or the hub answers within a few seconds
+ * (it is downloaded); otherwise — offline, or the hub unreachable — the stories document, never a hang.
+ */
+export async function defaultPplSource(env: HubEnv, timeoutMs = PROBE_TIMEOUT_MS): Promise<DefaultSource> {
+  const repo = { type: 'dataset' as const, name: PG19.repo };
+  const cached = await snapshot({ ...env, offline: true }, repo, { revision: PG19.revision, paths: [PG19.file] }).then(() => true, () => false);
+  if (cached) return { spec: 'pg19', fromCache: true, note: `data: PG19 test books (${PG19.repo}, from the cache ${env.cacheDir}); --data picks another source` };
+  const probe = await hubReachable(env, repo, timeoutMs);
+  if (probe.ok) return { spec: 'pg19', note: `data: PG19 test books (${PG19.repo}, downloading into ${env.cacheDir}); --data stories needs no download` };
+  return {
+    spec: 'stories',
+    note: `data: the built-in stories document (${STORIES.generator}, seed ${STORIES.firstSeed}, generated here), because PG19 is not in the cache and ${probe.reason}; ` +
+      'for PG19 run once with network access: pcomp ppl --data pg19 ...',
+  };
 }
 
 async function loadPg19(opts: SourceOptions): Promise<PplSource> {

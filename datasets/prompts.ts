@@ -174,35 +174,47 @@ export interface ChunkOptions {
   maxNew?: number;
 }
 
-/** The prompt of `record` split for a chunked method: per-chunk context template, and the question apart. */
-export function buildChunkedPrompt(task: TaskDef, record: AnyRecord, tok: Tok, opts: ChunkOptions): ChunkedPrompt {
+/**
+ * What a record contributes to every config's sample, tokenized once: the context template's head (prefix, BOS
+ * as the tokenizer adds it), the context's ids, the template's tail, and the question apart. A run builds
+ * this once per record and cuts each config's chunks from it (chunkParts), so tokenizing never repeats per config.
+ */
+export interface PromptParts {
+  task: TaskDef;
+  prefix: string;
+  suffix: string;
+  /** The context as the chunks see it (decoded back after `truncate` cut it, as the official scripts do). */
+  context: string;
+  head: Int32Array;
+  body: Int32Array;
+  tail: Int32Array;
+  /** The question template, tokenized (chat-templated where the task and model use one). */
+  question: Int32Array;
+  questionText: string;
+  chatTemplated: boolean;
+  maxNew: number;
+  stopIds: number[];
+  /** Tokens of the whole prompt before `truncate` cut its middle; absent when nothing was cut. */
+  truncatedFrom?: number;
+}
+
+export interface PartsOptions {
+  chat?: ChatMode;
+  maxNew?: number;
+  /**
+   * Middle-truncate the whole prompt (head + context + tail + question) to this many tokens, cutting from the
+   * context's middle: InfiniteBench's truncate_by_tokens (128K for its open models) done on ids.
+   */
+  truncate?: number;
+}
+
+export function promptParts(task: TaskDef, record: AnyRecord, tok: Tok, opts: PartsOptions = {}): PromptParts {
   const fields = templateFields(task, record);
   const where = `${task.name} split`;
   const at = task.split.context.indexOf('{context}');
   const prefix = fillTemplate(task.split.context.slice(0, at), fields, where);
   const suffix = fillTemplate(task.split.context.slice(at + '{context}'.length), fields, where);
-  const context = fields.context!;
-  const { chunks, chunkTexts } = (opts.split ?? 'tokens') === 'chars'
-    ? charChunks(tok, prefix, suffix, context, opts)
-    : tokenChunks(tok, prefix, suffix, context, opts.chunkBudget, task.name, opts.count);
-
-  const questionText = fillTemplate(task.split.question, fields, where);
-  const chatTemplated = usesChatTemplate(task, tok, opts.chat);
-  const qText = chatTemplated ? wrapChat(tok, questionText) : questionText;
-  let question = encodePrompt(tok, qText, chatTemplated);
-  if (opts.rawMaxLength) {
-    // pcw_generate: the question and answer restart after the longest chunk and must fit in the window.
-    const longest = Math.max(...chunks.map((c) => c.length));
-    if (question.length + longest > opts.rawMaxLength) {
-      const room = opts.rawMaxLength - longest;
-      if (room < 2) throw new UserError(`${task.name}: no room for the question after a ${longest}-token chunk in a ${opts.rawMaxLength}-token window`);
-      question = middleIds(question, 2 * Math.floor(room / 2));
-    }
-  }
-  return { chunks, question, maxNew: opts.maxNew ?? task.maxNewTokens, stopIds: stopIdsFor(task, tok), chunkTexts, questionText: qText, chatTemplated };
-}
-
-function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, budget: number, taskName: string, count = 0): { chunks: Int32Array[]; chunkTexts: string[] } {
+  let context = fields.context!;
   // Tokenize prefix+context together so the first chunk starts exactly as the single prompt does, then take the
   // ids past the longest run shared with the prefix alone as the context's ids.
   const joint = tok.encode(prefix + context);
@@ -210,14 +222,65 @@ function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, 
   let p = 0;
   while (p < alone.length && p < joint.length && alone[p] === joint[p]) p++;
   const head = joint.subarray(0, p);
-  const body = joint.subarray(p);
+  let body = joint.subarray(p);
   const tail = suffix ? tok.encode(suffix, { addSpecialTokens: false }) : new Int32Array(0);
+
+  const questionText = fillTemplate(task.split.question, fields, where);
+  const chatTemplated = usesChatTemplate(task, tok, opts.chat);
+  const qText = chatTemplated ? wrapChat(tok, questionText) : questionText;
+  const question = encodePrompt(tok, qText, chatTemplated);
+
+  let truncatedFrom: number | undefined;
+  const total = head.length + body.length + tail.length + question.length;
+  if (opts.truncate && total > opts.truncate) {
+    // Whole prompt ids[:L/2] + ids[-L/2:]: the head and the tail + question stay, the context loses its middle.
+    const half = Math.floor(opts.truncate / 2);
+    const keepHead = Math.max(0, half - head.length);
+    const keepTail = Math.max(0, half - tail.length - question.length);
+    if (keepHead + keepTail < body.length) {
+      body = concat(body.subarray(0, keepHead), body.subarray(body.length - keepTail));
+      context = tok.decode(body, { skipSpecialTokens: true });
+      truncatedFrom = total;
+    }
+  }
+  return {
+    task, prefix, suffix, context, head, body, tail, question, questionText: qText, chatTemplated,
+    maxNew: opts.maxNew ?? task.maxNewTokens, stopIds: stopIdsFor(task, tok), truncatedFrom,
+  };
+}
+
+/** The prompt of `record` split for a chunked method: per-chunk context template, and the question apart. */
+export function buildChunkedPrompt(task: TaskDef, record: AnyRecord, tok: Tok, opts: ChunkOptions): ChunkedPrompt {
+  return chunkParts(promptParts(task, record, tok, opts), tok, opts);
+}
+
+/** One config's chunks and question from a record's parts: slicing ids only, except under the 'chars' split. */
+export function chunkParts(parts: PromptParts, tok: Tok, opts: ChunkOptions): ChunkedPrompt {
+  const { task } = parts;
+  const { chunks, chunkTexts } = (opts.split ?? 'tokens') === 'chars'
+    ? charChunks(tok, parts.prefix, parts.suffix, parts.context, opts)
+    : tokenChunks(tok, parts, opts.chunkBudget, task.name, opts.count);
+  let question = parts.question;
+  if (opts.rawMaxLength) {
+    // pcw_generate: the question and answer restart after the longest chunk and must fit in the window.
+    let longest = 0;
+    for (const c of chunks) longest = Math.max(longest, c.length);
+    if (question.length + longest > opts.rawMaxLength) {
+      const room = opts.rawMaxLength - longest;
+      if (room < 2) throw new UserError(`${task.name}: no room for the question after a ${longest}-token chunk in a ${opts.rawMaxLength}-token window`);
+      question = middleIds(question, 2 * Math.floor(room / 2));
+    }
+  }
+  return { chunks, question, maxNew: opts.maxNew ?? parts.maxNew, stopIds: parts.stopIds, chunkTexts, questionText: parts.questionText, chatTemplated: parts.chatTemplated };
+}
+
+function tokenChunks(tok: Tok, parts: PromptParts, budget: number, taskName: string, count = 0): { chunks: Int32Array[]; chunkTexts: string[] } {
+  const { head, body, tail } = parts;
   const room = budget - head.length - tail.length;
   if (room < 1) throw new UserError(`${taskName}: chunk budget ${budget} leaves no room for context after the ${head.length + tail.length}-token template`);
   // count > 0 (PCW's fixed number of windows) overrides the budget-derived count.
   const n = count > 0 ? Math.min(count, Math.max(1, body.length)) : Math.max(1, Math.ceil(body.length / room));
   const chunks: Int32Array[] = [];
-  const chunkTexts: string[] = [];
   for (let i = 0; i < n; i++) {
     // Even split: sizes differ by at most one token.
     const a = Math.floor((i * body.length) / n);
@@ -227,9 +290,12 @@ function tokenChunks(tok: Tok, prefix: string, suffix: string, context: string, 
     ids.set(body.subarray(a, b), head.length);
     ids.set(tail, head.length + (b - a));
     chunks.push(ids);
-    chunkTexts.push(tok.decode(ids));
   }
-  return { chunks, chunkTexts };
+  // The chunk texts are for showing (`pcomp data show`); decoded when first read, never on the eval path.
+  let texts: string[] | undefined;
+  const out = { chunks } as { chunks: Int32Array[]; chunkTexts: string[] };
+  Object.defineProperty(out, 'chunkTexts', { enumerable: true, get: () => (texts ??= chunks.map((ids) => tok.decode(ids))) });
+  return out;
 }
 
 function charChunks(tok: Tok, prefix: string, suffix: string, context: string, opts: ChunkOptions): { chunks: Int32Array[]; chunkTexts: string[] } {

@@ -1,11 +1,17 @@
-// The project's only tokenizer: tokenizer.json through @huggingface/tokenizers, chat templates through
-// @huggingface/jinja. Token ids leave this module as Int32Array because that is what crosses into the engine.
+// The project's only tokenizer: tokenizer.json through Hugging Face's Rust core (the npm package `tokenizers`,
+// datasets/tokenizer-native.ts), or through its pure-JS port (@huggingface/tokenizers) where the Rust binary does
+// not load on this platform; chat templates through @huggingface/jinja. Both give the same ids (checked on real
+// vocabularies in test/datasets/tokenizer-parity.test.ts); the special-token rules below are applied the same
+// way to either. Token ids leave this module as Int32Array because that is what crosses into the engine.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { renderBounded } from './chat-template.js';
 import { UserError } from '../util/errors.js';
+import { NativeTokenizer, nativeStatus } from './tokenizer-native.js';
 
 export interface ChatMessage {
   role: string;
@@ -25,11 +31,96 @@ export interface Tok {
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
   tokenToId(token: string): number | undefined;
   readonly vocabSize: number;
+  /** Which library tokenizes: the Rust core, or the JS port and why (for the manifest and `pcomp doctor`). */
+  readonly backend: TokenizerBackend;
+}
+
+export interface TokenizerBackend {
+  name: 'tokenizers' | '@huggingface/tokenizers';
+  version: string;
+  /** Why the JS port runs instead of the Rust core. */
+  fallback?: string;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The library loadTokenizer will use for a tokenizer_config without JS-only options (see `jsOnlyOption`). */
+export function tokenizerBackend(): TokenizerBackend {
+  const native = nativeStatus();
+  if (native.ok) return { name: 'tokenizers', version: native.version! };
+  return { name: '@huggingface/tokenizers', version: jsPortVersion(), fallback: native.reason };
+}
+
+function jsPortVersion(): string {
+  try {
+    // The package's exports map hides package.json; it sits above the resolved entry's dist/ folder.
+    const entry = require.resolve('@huggingface/tokenizers');
+    return (JSON.parse(readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * tokenizer_config options that the JS port applies in encode() and the Rust core (which reads tokenizer.json
+ * only) does not: a tokenizer that sets one keeps the JS port, so its ids stay what they were.
+ */
+function jsOnlyOption(cfg: Json): string | null {
+  if (cfg.remove_space === true) return 'remove_space';
+  if (cfg.do_lowercase_and_remove_accent === true) return 'do_lowercase_and_remove_accent';
+  return null;
+}
+
+/** transformers' clean_up_tokenization (decode's clean_up_tokenization_spaces), as the JS port applies it. */
+function cleanUpTokenization(text: string): string {
+  return text.replace(/ \./g, '.').replace(/ \?/g, '?').replace(/ !/g, '!').replace(/ ,/g, ',').replace(/ ' /g, "'")
+    .replace(/ n't/g, "n't").replace(/ 'm/g, "'m").replace(/ 's/g, "'s").replace(/ 've/g, "'ve").replace(/ 're/g, "'re");
+}
+
+/** What encode/decode run on: ids as the library's post-processor leaves them, decode of exactly the ids given. */
+interface Engine {
+  encode(text: string, addSpecial: boolean): ArrayLike<number>;
+  decode(ids: ArrayLike<number>): string;
+  tokenToId(token: string): number | undefined;
+  vocabSize: number;
+  backend: TokenizerBackend;
+}
+
+function jsEngine(tokJson: Json, cfg: Json, tokFile: string, fallback: string): Engine {
+  let hf: Tokenizer;
+  try {
+    hf = new Tokenizer(tokJson, cfg);
+  } catch (e) {
+    throw new UserError(`${tokFile}: not a tokenizer the library can load (${(e as Error).message})`);
+  }
+  return {
+    encode: (text, addSpecial) => hf.encode(text, { add_special_tokens: addSpecial }).ids,
+    decode: (ids) => (ids.length === 0 ? '' : hf.decode(Array.from(ids), { skip_special_tokens: false, clean_up_tokenization_spaces: false })),
+    tokenToId: (t) => hf.token_to_id(t),
+    vocabSize: hf.get_vocab(true).size,
+    backend: { name: '@huggingface/tokenizers', version: jsPortVersion(), fallback },
+  };
+}
+
+function nativeEngine(text: string, tokFile: string, version: string): Engine {
+  let rs: NativeTokenizer;
+  try {
+    rs = new NativeTokenizer(text);
+  } catch (e) {
+    throw new UserError(`${tokFile}: not a tokenizer the library can load (${(e as Error).message})`);
+  }
+  return {
+    encode: (t, addSpecial) => rs.encode(t, addSpecial),
+    decode: (ids) => (ids.length === 0 ? '' : rs.decode(ids)),
+    tokenToId: (t) => rs.tokenToId(t),
+    vocabSize: rs.vocabSize,
+    backend: { name: 'tokenizers', version },
+  };
 }
 
 type Json = Record<string, unknown>;
 
-async function readJson(file: string, required: boolean): Promise<Json | null> {
+async function readJson(file: string, required: boolean, raw?: { text?: string }): Promise<Json | null> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -37,6 +128,7 @@ async function readJson(file: string, required: boolean): Promise<Json | null> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !required) return null;
     throw new UserError(`${file}: cannot read (${(e as Error).message})`);
   }
+  if (raw) raw.text = text;
   try {
     const parsed = JSON.parse(text) as unknown;
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
@@ -78,20 +170,26 @@ function pickChatTemplate(v: unknown, file: string): string | null {
  */
 const FLAG_DRIVEN_CLASSES = /^(Llama|CodeLlama|Gemma|Gemma2|Cohere)Tokenizer(Fast)?$/;
 
-export async function loadTokenizer(modelDir: string): Promise<Tok> {
+export interface LoadOptions {
+  /** 'js' forces the pure-JS port (the parity tests and the tokenizer benchmark compare the two). */
+  backend?: 'auto' | 'js';
+}
+
+export async function loadTokenizer(modelDir: string, opts: LoadOptions = {}): Promise<Tok> {
   const tokFile = path.join(modelDir, 'tokenizer.json');
   const cfgFile = path.join(modelDir, 'tokenizer_config.json');
-  const tokJson = (await readJson(tokFile, true))!;
+  const tokText: { text?: string } = {};
+  const tokJson = (await readJson(tokFile, true, tokText))!;
   const cfg = (await readJson(cfgFile, false)) ?? {};
   const genCfg = (await readJson(path.join(modelDir, 'generation_config.json'), false)) ?? {};
   const modelCfg = (await readJson(path.join(modelDir, 'config.json'), false)) ?? {};
 
-  let hf: Tokenizer;
-  try {
-    hf = new Tokenizer(tokJson, cfg);
-  } catch (e) {
-    throw new UserError(`${tokFile}: not a tokenizer the library can load (${(e as Error).message})`);
-  }
+  const native = nativeStatus();
+  const jsOnly = jsOnlyOption(cfg);
+  const forced = opts.backend === 'js';
+  const hf: Engine = native.ok && !jsOnly && !forced
+    ? nativeEngine(tokText.text!, tokFile, native.version!)
+    : jsEngine(tokJson, cfg, tokFile, forced ? 'asked for' : jsOnly ? `${cfgFile} sets ${jsOnly}, which only the JS port applies` : native.reason!);
 
   let chatTemplate = pickChatTemplate(cfg.chat_template, cfgFile);
   if (chatTemplate === null) {
@@ -113,9 +211,9 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
 
   const bosToken = tokenString(cfg.bos_token);
   const eosToken = tokenString(cfg.eos_token);
-  const bosId = (bosToken !== null ? hf.token_to_id(bosToken) : undefined) ?? idList(modelCfg.bos_token_id)[0] ?? null;
+  const bosId = (bosToken !== null ? hf.tokenToId(bosToken) : undefined) ?? idList(modelCfg.bos_token_id)[0] ?? null;
   const eosIds: number[] = [];
-  const eosFromCfg = eosToken !== null ? hf.token_to_id(eosToken) : undefined;
+  const eosFromCfg = eosToken !== null ? hf.tokenToId(eosToken) : undefined;
   for (const id of [...(eosFromCfg !== undefined ? [eosFromCfg] : []), ...idList(genCfg.eos_token_id), ...idList(modelCfg.eos_token_id)]) {
     if (!eosIds.includes(id)) eosIds.push(id);
   }
@@ -128,8 +226,11 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
 
   const encode = (text: string, opts: { addSpecialTokens?: boolean } = {}): Int32Array => {
     const addSpecial = opts.addSpecialTokens ?? true;
-    if (!flagDriven || !addSpecial) return Int32Array.from(hf.encode(text, { add_special_tokens: addSpecial }).ids);
-    const body = hf.encode(text, { add_special_tokens: false }).ids;
+    if (!flagDriven || !addSpecial) {
+      const ids = hf.encode(text, addSpecial);
+      return ids instanceof Int32Array ? ids : Int32Array.from(ids);
+    }
+    const body = hf.encode(text, false);
     // Sized once and filled by index: spreading a 128K-token body as call arguments overflows the stack.
     const lead = addBos && bosId !== null ? 1 : 0;
     const tail = addEos && eosId !== null ? 1 : 0;
@@ -140,9 +241,29 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
     return out;
   };
 
+  // decode as the JS port has always done it: skip_special_tokens drops tokenizer.json's special added tokens and
+  // tokenizer_config's additional_special_tokens; clean_up_tokenization_spaces defaults to true.
+  const specialIds = new Set<number>();
+  const addedTokens = Array.isArray(tokJson.added_tokens) ? (tokJson.added_tokens as Json[]) : [];
+  for (const t of addedTokens) if (t.special === true && typeof t.id === 'number') specialIds.add(t.id);
+  for (const t of Array.isArray(cfg.additional_special_tokens) ? cfg.additional_special_tokens : []) {
+    const s = tokenString(t);
+    const id = s !== null ? hf.tokenToId(s) : undefined;
+    if (id !== undefined) specialIds.add(id);
+  }
+  const cleanUp = cfg.clean_up_tokenization_spaces !== false;
   const decode = (ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string => {
     if (ids.length === 0) return '';
-    return hf.decode(Array.from(ids), { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    let kept: ArrayLike<number> = ids;
+    if (opts.skipSpecialTokens && specialIds.size > 0) {
+      const out = new Int32Array(ids.length);
+      let n = 0;
+      for (let i = 0; i < ids.length; i++) if (!specialIds.has(ids[i])) out[n++] = ids[i];
+      kept = out.subarray(0, n);
+    }
+    if (kept.length === 0) return '';
+    const text = hf.decode(kept);
+    return cleanUp ? cleanUpTokenization(text) : text;
   };
 
   const applyChatTemplate = (messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string => {
@@ -170,7 +291,8 @@ export async function loadTokenizer(modelDir: string): Promise<Tok> {
     eosIds,
     hasChatTemplate: compiled !== null,
     applyChatTemplate,
-    tokenToId: (t) => hf.token_to_id(t),
-    vocabSize: hf.get_vocab(true).size,
+    tokenToId: (t) => hf.tokenToId(t),
+    vocabSize: hf.vocabSize,
+    backend: hf.backend,
   };
 }

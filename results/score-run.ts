@@ -49,6 +49,22 @@ export function rebuildScoreTables(dir: string, scoreTask: TaskScorer, opts: Omi
   if (benchmark !== 'longbench' && benchmark !== 'longbench-e' && benchmark !== 'infinitebench')
     throw new UserError(`${dir}/manifest.json: field "settings.benchmark" must be longbench, longbench-e or infinitebench`);
   const records = scoreRunLines(readRunLines<PredictionLine>(dir), scoreTask, benchmark === 'longbench-e');
-  writeScoreTables(dir, records, { ...opts, benchmark });
+  writeScoreTables(dir, records, { ...opts, benchmark, notes: [...(opts.notes ?? []), ...runNotes(manifest)] });
   return records;
+}
+
+/** What the tables must say about how the run was made: skipped records (--skip-bad-records), a built-in toy model. */
+export function runNotes(manifest: { model?: { id?: unknown }; skippedRecords?: unknown }): string[] {
+  const notes: string[] = [];
+  const skipped = (manifest.skippedRecords ?? {}) as Record<string, { count?: number; lines?: string[] }>;
+  for (const [task, s] of Object.entries(skipped))
+    if (s.count) notes.push(`${task}: ${s.count} malformed or incomplete record${s.count === 1 ? '' : 's'} skipped (--skip-bad-records; not scored), first: ${s.lines?.[0] ?? '?'}`);
+  const id = manifest.model?.id;
+  if (typeof id === 'string' && id.startsWith('builtin:')) notes.push(builtinModelNote(id));
+  return notes;
+}
+
+/** Said beside every score of a built-in model: its numbers show the pipeline works, not what a real model scores. */
+export function builtinModelNote(id: string): string {
+  return `${id} is a 512-token toy model: these scores measure the pipeline (prompts, chunking, eviction, decoding, official scoring), not a real model`;
 }

@@ -49,6 +49,8 @@ export const INFINITEBENCH_LABELS: Readonly<Record<string, string>> = {
 
 export interface TableOptions {
   benchmark: Benchmark;
+  /** Lines printed under the table in scores.md (records skipped, a toy model's caveat). */
+  notes?: readonly string[];
   /** task → category, in display order (LongBench); tasks missing from it fall under "Other". */
   categories?: Readonly<Record<string, string>>;
   /** task → column label; defaults to the benchmark's abbreviations. */
@@ -202,7 +204,8 @@ export function readScoresArrow(bytes: Uint8Array): { records: ScoreRecord[]; ca
 
 /** Writes scores.csv, scores.arrow and scores.md into a run directory (each write-then-rename). */
 export function writeScoreTables(dir: string, records: readonly ScoreRecord[], opts: TableOptions): string[] {
-  const files = { 'scores.csv': scoresCsv(records, opts.categories), 'scores.arrow': scoresArrow(records, opts.categories), 'scores.md': scoresMarkdown(records, opts) };
+  const notes = opts.notes?.length ? `\n${opts.notes.map((n) => `- ${n}`).join('\n')}\n` : '';
+  const files = { 'scores.csv': scoresCsv(records, opts.categories), 'scores.arrow': scoresArrow(records, opts.categories), 'scores.md': scoresMarkdown(records, opts) + notes };
   for (const [name, data] of Object.entries(files)) writeFileAtomic(join(dir, name), data);
   return Object.keys(files).map((name) => join(dir, name));
 }

@@ -6,7 +6,8 @@ import { parseIntOption } from '../options.js';
 import type { LengthsMode } from '../runners/eval-lengths.js';
 
 export interface EvalOptions {
-  model: string;
+  /** Absent: builtin:tiny (the runner says so). */
+  model?: string;
   config: string;
   tasks?: string;
   limit?: number;
@@ -22,10 +23,13 @@ export interface EvalOptions {
   quiet: boolean;
   json: boolean;
   offline: boolean;
+  /** Skip malformed or incomplete records (counted in the manifest and the tables) instead of refusing the file. */
+  skipBadRecords?: boolean;
 }
 
 const EXAMPLES = `
 Examples:
+  pcomp eval longbench     every LongBench task, full and parallelcomp, on builtin:tiny (data from the cache or the hub)
   pcomp eval longbench --model meta-llama/Llama-2-7b-chat-hf --config full,parallelcomp
   pcomp eval longbench --model ./models/llama --config parallelcomp --tasks qasper,trec --limit 20
   pcomp eval longbench-e --model M --config parallelcomp --out runs/lbe-llama
@@ -56,15 +60,23 @@ predictions/<config>/<task>.jsonl, scores.csv, scores.arrow and scores.md. Runni
 again continues where it stopped (Ctrl-C or a kill loses at most the sample in flight); a directory
 started with another model, config or setting is refused with the field that differs.
 Data comes from --data-dir, or from the Hugging Face cache (missing tasks are pulled before the
-first sample unless --offline).`;
+first sample unless --offline; \`pcomp data pull longbench\` fills the cache ahead of time). Before
+any sample runs, every planned record is read: a malformed or incomplete one stops the run with its
+file and line (or, with --skip-bad-records, is skipped and counted in the manifest and scores.md), and
+a question that cannot fit the chunk budget or the window stops it the same way. A --set knob the
+chosen config does not use, or a budget beyond the model's window, gets a warning.
+
+Defaults: --model builtin:tiny (a 512-token toy model, so the command runs offline on a fresh clone;
+its scores measure the pipeline, not a real model) and --config full,parallelcomp. The built-in
+model's prompts are sized as the reference sizes Llama-2-7B-chat-4K, scaled to its 512-token window.`;
 
 export function register(program: Command): void {
   program
     .command('eval')
     .description('run benchmark tasks through the engine for each config, score them officially, write tables')
     .argument('<benchmark>', 'longbench | longbench-e | infinitebench')
-    .requiredOption('-m, --model <model>', 'model folder or Hub id (org/name[@revision])')
-    .requiredOption('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`)')
+    .option('-m, --model <model>', 'model folder, Hub id (org/name[@revision]) or builtin:tiny (the default: a toy model, said on the first line)')
+    .option('-c, --config <names>', 'policy presets, comma-separated (see `pcomp configs`)', 'full,parallelcomp')
     .option('--tasks <a,b>', 'only these tasks (default: every task of the benchmark)')
     .option('--limit <n>', 'only the first n samples of each task', parseIntOption)
     .option('--data-dir <dir>', 'a local folder of <task>.jsonl files instead of the Hugging Face cache')
@@ -79,6 +91,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print only warnings and errors', false)
     .option('--json', 'print progress as JSON lines (one event per line)', false)
     .option('--offline', 'never touch the network (also HF_HUB_OFFLINE=1)', false)
+    .option('--skip-bad-records', 'skip malformed or incomplete records (counted in the manifest and scores.md) instead of refusing the file', false)
     .addHelpText('after', EXAMPLES)
     .action(async (benchmark: string, opts: EvalOptions) => {
       const { runEval } = await import('../runners/eval.js');

@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import { addonPath, buildInfo, repoRoot } from '../../engine/index.js';
+import { tokenizerBackend } from '../../datasets/tokenizer.js';
 
 function cpuFlags(): string[] {
   if (!existsSync('/proc/cpuinfo')) return [];
@@ -34,6 +35,7 @@ export async function runDoctor(opts: { json: boolean }): Promise<void> {
           weightStorage: process.env.PCOMP_WEIGHTS ?? 'auto (follows the file: bf16 files stay bf16)',
         }
       : { built: false, hint: 'run `npm run build`' },
+    tokenizer: tokenizerBackend(),
     hfCache: process.env.HF_HUB_CACHE ?? (process.env.HF_HOME ? `${process.env.HF_HOME}/hub` : `${os.homedir()}/.cache/huggingface/hub`),
     offline: ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase()),
   };
@@ -58,6 +60,9 @@ export async function runDoctor(opts: { json: boolean }): Promise<void> {
           `threads:  ${e.threads}`,
         ]
       : []),
+    report.tokenizer.fallback
+      ? `tokenizer: ${report.tokenizer.name} ${report.tokenizer.version} (pure-JS port, about 10× slower: ${report.tokenizer.fallback})`
+      : `tokenizer: ${report.tokenizer.name} ${report.tokenizer.version} (Hugging Face's Rust core)`,
     `hf cache: ${report.hfCache}${report.offline ? ' (offline)' : ''}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

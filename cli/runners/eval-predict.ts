@@ -9,7 +9,8 @@ import { infiniteBenchLabel } from '../../datasets/metrics/infinitebench.js';
 import { scoreTask } from '../../datasets/score.js';
 import type { PredictionLine } from '../../results/run-dir.js';
 import { UserError, isUserError } from '../../util/errors.js';
-import { buildSample, type SampleLengths } from './sample.js';
+import { buildSample, sampleFromParts, type SampleLengths } from './sample.js';
+import type { PromptParts } from '../../datasets/prompts.js';
 import { isRetrievalTask, type PendingRecord } from './eval-tasks.js';
 
 export interface PredictInput {
@@ -25,6 +26,8 @@ export interface PredictInput {
   file: string;
   /** Sizes from the per-model length tables (eval-lengths.ts); absent: sized from the trained window. */
   lengths?: SampleLengths & { fullMaxTokens?: number };
+  /** The record already tokenized (sample.ts prepareRecord), shared by every config of the run. */
+  prepared?: PromptParts;
 }
 
 export interface Prediction {
@@ -63,7 +66,10 @@ export async function predict(input: PredictInput): Promise<Prediction> {
 
 async function predictOne(input: PredictInput): Promise<Prediction> {
   const { model, tok, task, config, sample } = input;
-  const built = buildSample({ task, record: sample.record, tok, config, window: model.info.max_position_embeddings, maxNew: input.maxNew, lengths: input.lengths });
+  const window = model.info.max_position_embeddings;
+  const built = input.prepared
+    ? sampleFromParts(input.prepared, { tok, config, window, lengths: input.lengths })
+    : buildSample({ task, record: sample.record, tok, config, window, maxNew: input.maxNew, lengths: input.lengths });
   const promptTokens = built.chunks.reduce((n, c) => n + c.length, 0) + built.question.length;
   const started = performance.now();
   // `retrieval` is per sample, not part of the config's identity: it picks chunkEvict.kRetrieval. The table's

@@ -1,13 +1,14 @@
 // `pcomp eval`: config × task × sample through the engine into a resumable run directory.
 //   setup   benchmark, tasks and their files, configs, model identity, run directory (refuses a
 //           directory started with another model, config or setting), the plan of every task
-//   loop    for each config, task and pending sample: predict, append the line, report progress
+//   loop    for each task and pending record: tokenize it once (InfiniteBench: middle-truncated to 128K on ids),
+//           then for each config that still needs it: predict, append the line, report progress
 //   finish  official task scores, scores.csv / scores.arrow / scores.md, manifest end statistics
 // Ctrl-C aborts the engine call in flight; everything appended so far stays, and the same command
 // continues from there (exit 130).
 import { resolve } from 'node:path';
 import type { EvalOptions } from '../commands/eval.js';
-import { UserError, Interrupted } from '../../util/errors.js';
+import { UserError, Interrupted, isUserError } from '../../util/errors.js';
 import { hubEnv, resolveModel } from '../../datasets/hub.js';
 import { loadTokenizer, type Tok } from '../../datasets/tokenizer.js';
 import type { EngineModel } from '../../engine/index.js'; // types only: the addon loads when the run starts
@@ -23,9 +24,14 @@ import { withInterrupt } from './interrupt.js';
 import { checkBenchmark, locateTaskFiles, pendingRecords, readTaskIds, selectTasks } from './eval-tasks.js';
 import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { predict, RunningScore } from './eval-predict.js';
+import { prepareRecord } from './sample.js';
+import { infinitebenchTruncate } from '../../datasets/lengths.js';
 import { chooseLengths, describeLengths, lengthsSettings, type EvalLengths } from './eval-lengths.js';
 import { registry } from '../../datasets/registry.js';
 import { loadForConfigs, requireCuda } from './device.js';
+import { DEFAULT_MODEL, builtinScoresNote, defaultModelNote, isBuiltinModel, trainedWindow } from './defaults.js';
+import { BUILTIN_LENGTHS, type LengthsScale } from './eval-lengths.js';
+import { precheckEval, requireTaskData, withDataHint, type SkippedRecords } from './eval-precheck.js';
 
 interface TaskInput {
   task: TaskDef;
@@ -45,32 +51,46 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
   const env = hubEnv();
   const reporter = createReporter({ mode: chooseMode({ json: opts.json, quiet: opts.quiet }) });
   const log = (message: string, level: 'info' | 'warn' = 'info') => reporter.emit({ type: 'log', level, message });
+  // The first line says when the model was picked for the user (and how to pick a real one).
+  if (opts.model === undefined) log(defaultModelNote('eval'));
+  const spec = opts.model ?? DEFAULT_MODEL;
   let table: string | undefined;
   try {
-    const files = await locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log });
-    const modelDir = await resolveModel(opts.model, { env });
-    const name = modelName(opts.model, modelDir);
+    await requireTaskData(benchmark, tasks, env, { dataDir: opts.dataDir, wholeBenchmark: opts.tasks === undefined });
+    const files = await withDataHint(benchmark, () => locateTaskFiles(benchmark, tasks, { dataDir: opts.dataDir, env, onLog: log }));
+    const modelDir = await resolveModel(spec, { env });
+    const name = modelName(spec, modelDir);
     const lengthsMode = opts.lengths ?? 'paper';
-    const tableName = opts.modelName ?? name;
+    const window = trainedWindow(modelDir);
+    // On LongBench a built-in model is sized as the tables size Llama-2-7B-chat-4K, scaled to its window (eval-lengths.ts
+    // BUILTIN_LENGTHS). InfiniteBench keeps the trained-window sizes `pcomp reproduce` T-IB runs with, so its runs continue.
+    const scale: LengthsScale | undefined = isBuiltinModel(spec) && opts.modelName === undefined && lengthsMode === 'paper' && benchmark !== 'infinitebench'
+      ? { factor: window / BUILTIN_LENGTHS.window, model: spec } : undefined;
+    const tableName = scale ? BUILTIN_LENGTHS.modelName : opts.modelName ?? name;
     if (!tableName.trim()) throw new UserError('--model-name: give the name the length tables are matched against');
     const outDir = opts.out ?? defaultOutDir(benchmark, name, shard);
+    const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
+      [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths, scale })]))]));
+    const tok = await loadTokenizer(modelDir);
+    // Every planned record is read and sized before the engine loads or the run directory exists.
+    const { skipped } = await precheckEval({
+      tasks: tasks.map((task) => ({ task, file: files.get(task.name)! })), configs, sets: opts.set, lengths, tok, window,
+      maxNew: opts.maxNewTokens, limit: opts.limit, skipBadRecords: Boolean(opts.skipBadRecords), warn: (m) => log(m, 'warn'),
+    });
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
     if (opts.device === 'cuda') requireCuda(engine);
-    const tok = await loadTokenizer(modelDir);
     const model = await loadForConfigs((device) => EngineModel.load(modelDir, { threads: opts.threads, device }), opts.device, configs);
     try {
       // Where the samples run: --device, with auto resolved by the engine (every config runs on either device).
       const device = model.info.device;
-      const window = model.info.max_position_embeddings;
-      const lengths = new Map(configs.map(({ name: c, config }) => [c, new Map(tasks.map((task) =>
-        [task.name, chooseLengths({ mode: lengthsMode, config, task, modelName: tableName, window, lengths: registry().lengths })]))]));
+      if (model.info.max_position_embeddings !== window) throw new Error(`engine window ${model.info.max_position_embeddings} differs from config.json's ${window}`);
       const run = RunDir.open(outDir, {
         kind: 'eval',
-        model: await modelIdentity(opts.model, modelDir, env),
+        model: await modelIdentity(spec, modelDir, env),
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
-        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthsSettings({ mode: lengthsMode, modelName: tableName, window, lengths: registry().lengths, benchmark }) },
+        settings: { benchmark, maxNewTokens: opts.maxNewTokens ?? 'official', ...lengthsSettings({ mode: lengthsMode, modelName: tableName, window, lengths: registry().lengths, benchmark, scale }) },
         shard,
       }, {
         engine: { ...engine },
@@ -81,9 +101,12 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
         modelDir: resolve(modelDir),
         modelName: name,
         command: ['pcomp', 'eval', ...process.argv.slice(3)].join(' '),
+        tokenizer: tok.backend,
       });
       try {
         for (const w of run.warnings) log(w, 'warn');
+        recordSkipped(run, skipped);
+        if (isBuiltinModel(spec)) log(builtinScoresNote(spec));
         const inputs: TaskInput[] = [];
         for (const task of tasks) {
           const file = files.get(task.name)!;
@@ -92,7 +115,10 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
           if (ids.length === 0) log(`${task.name}: no samples in ${file}`, 'warn');
           inputs.push({ task, file, planIds: ids, ids: run.plan(task.name, ids) });
         }
-        table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, lengths, reporter, benchmark, maxNew: opts.maxNewTokens, signal, title: `eval ${benchmark} · ${name}` }));
+        // InfiniteBench's own rule: the whole prompt middle-truncated to 128K for its open models (per model name).
+        const truncate = benchmark === 'infinitebench' ? infinitebenchTruncate(registry().lengths, tableName) : undefined;
+        if (truncate) log(`prompts longer than ${truncate.value} tokens are middle-truncated to ${truncate.value} (${truncate.source}), then sized per config`);
+        table = await withInterrupt((signal) => evaluate({ run, model, tok, configs, inputs, lengths, reporter, benchmark, maxNew: opts.maxNewTokens, truncate: truncate?.value, signal, title: `eval ${benchmark} · ${name}` }));
       } finally {
         run.close();
       }
@@ -104,6 +130,16 @@ export async function runEval(benchmarkName: string, opts: EvalOptions): Promise
   }
   // The table goes to stdout after the live view has released the terminal; --json keeps stdout to events.
   if (table !== undefined && !opts.json && !opts.quiet) process.stdout.write(`\n${table}`);
+}
+
+/**
+ * Records skipped under --skip-bad-records, per task, in the manifest (scores.md lists them from there). A resumed
+ * run reads the same files, so this session's count replaces the last one.
+ */
+function recordSkipped(run: RunDir<PredictionLine>, skipped: SkippedRecords): void {
+  const previous = (run.manifest.skippedRecords ?? {}) as SkippedRecords;
+  if (Object.keys(skipped).length === 0 && Object.keys(previous).length === 0) return;
+  run.update({ skippedRecords: { ...previous, ...skipped } });
 }
 
 /** `--config a,b` with `--set` applied to each; names become folders, so they are checked as such. */
@@ -127,6 +163,8 @@ interface EvaluateInput {
   reporter: Reporter;
   benchmark: Benchmark;
   maxNew?: number;
+  /** InfiniteBench: middle-truncate every prompt to this many tokens (its truncate_by_tokens, on ids). */
+  truncate?: number;
   signal: AbortSignal;
   title: string;
 }
@@ -152,36 +190,54 @@ async function evaluate(x: EvaluateInput): Promise<string> {
     peakCacheBytes: peakCacheBytes || undefined,
   });
   try {
-    for (const { name, config } of x.configs) {
-      for (const input of x.inputs) {
-        const { task } = input;
-        const entry = plan.find((p) => p.config === name && p.task === task.name)!;
-        const store = run.store(name, task.name);
+    // Task by task, record by record: each record is read and tokenized once, then run under every config that
+    // still needs it (a resumed run skips what each config already has).
+    for (const input of x.inputs) {
+      const { task } = input;
+      const taskStarted = performance.now();
+      const perConfig = x.configs.map(({ name, config }) => {
         const running = new RunningScore(task.name);
-        running.add(store.read());
-        const pending = run.pending(name, task.name);
-        const taskStarted = performance.now();
-        const lengths = x.lengths.get(name)?.get(task.name);
-        for await (const sample of pendingRecords(task, input.file, input.planIds, pending)) {
+        running.add(run.store(name, task.name).read());
+        return {
+          name, config, running,
+          entry: plan.find((p) => p.config === name && p.task === task.name)!,
+          pending: new Set(run.pending(name, task.name)),
+          lengths: x.lengths.get(name)?.get(task.name),
+        };
+      });
+      const wanted = input.ids.filter((id) => perConfig.some((c) => c.pending.has(id)));
+      for await (const sample of pendingRecords(task, input.file, input.planIds, wanted)) {
+        if (x.signal.aborted) throw new Interrupted('eval interrupted');
+        let prepared;
+        try {
+          prepared = prepareRecord({ task, record: sample.record, tok: x.tok, maxNew: x.maxNew, truncate: x.truncate });
+        } catch (e) {
+          if (!isUserError(e)) throw e;
+          throw new UserError(`${input.file}:${sample.line} (${task.name} sample ${sample.id}): ${e.message}`, { hint: e.hint, cause: e });
+        }
+        for (const c of perConfig) {
+          if (!c.pending.has(sample.id)) continue;
           if (x.signal.aborted) throw new Interrupted('eval interrupted');
-          const p = await predict({ model: x.model, tok: x.tok, task, config, sample, maxNew: x.maxNew, signal: x.signal, file: input.file, lengths });
-          run.append(name, task.name, p.line);
+          const p = await predict({ model: x.model, tok: x.tok, task, config: c.config, sample, maxNew: x.maxNew, signal: x.signal, file: input.file, lengths: c.lengths, prepared });
+          run.append(c.name, task.name, p.line);
           samples++;
           tokens += p.tokens;
           engineSeconds += p.line.time_s ?? 0;
           peakCacheBytes = Math.max(peakCacheBytes, p.peakCacheBytes ?? 0);
-          entry.done++;
+          c.entry.done++;
           const rates = meter.sample(p.tokens, remainingTotal());
           reporter.emit({
-            type: 'sample', config: name, task: task.name, done: entry.done, total: entry.total,
-            ...rates, runningScore: running.add([p.line]), sampleId: sample.id,
+            type: 'sample', config: c.name, task: task.name, done: c.entry.done, total: c.entry.total,
+            ...rates, runningScore: c.running.add([p.line]), sampleId: sample.id,
           });
         }
+      }
+      for (const { name, entry } of perConfig) {
         if (entry.done < entry.total)
           throw new UserError(`${input.file}: ${entry.total - entry.done} planned samples of ${task.name} are no longer in the file`, {
             hint: 'the file changed since this run was planned; restore it or use another --out directory',
           });
-        const lines = store.read().sort((a, b) => a.index - b.index);
+        const lines = run.store(name, task.name).read().sort((a, b) => a.index - b.index);
         reporter.emit({
           type: 'task-done', config: name, task: task.name, done: entry.done, total: entry.total,
           score: lines.length > 0 ? scoreTask(task.name, lines, { e: x.benchmark === 'longbench-e' }).score : undefined,

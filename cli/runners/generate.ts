@@ -54,7 +54,11 @@ async function runWithConfig(opts: GenerateOptions, model: EngineModel, tok: Awa
     tok, context, question: opts.question, config, maxNew: opts.maxNewTokens, task: opts.task,
     window: model.info.max_position_embeddings,
   });
-  const r = await withInterrupt((signal) => model.run(sample, config, { signal }));
+  // --task picks the task's templates and, as in eval, chunkEvict.kRetrieval on the retrieval tasks.
+  const { isRetrievalTask } = await import('./eval-tasks.js');
+  const { registry } = await import('../../datasets/registry.js');
+  const retrieval = opts.task ? isRetrievalTask(registry().get(opts.task)) : false;
+  const r = await withInterrupt((signal) => model.run(sample, { ...config, retrieval }, { signal }));
   if (opts.trace) await writeFile(opts.trace, JSON.stringify(r.trace, null, 2) + '\n');
   process.stdout.write(tok.decode(r.tokens, { skipSpecialTokens: true }));
   if (process.stdout.isTTY) process.stdout.write('\n');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { PplOptions } from '../commands/ppl.js';
 import { UserError, Interrupted } from '../../util/errors.js';
 import { hubEnv, resolveModel } from '../../datasets/hub.js';
-import { loadPplSource, type PplDocument, type PplSource } from '../../datasets/ppl-data.js';
+import { defaultPplSource, loadPplSource, type PplDocument, type PplSource } from '../../datasets/ppl-data.js';
 import { loadTokenizer, type Tok } from '../../datasets/tokenizer.js';
 import { resolveConfig, type PolicyConfig } from '../../engine/policy-config.js';
 import { PplStore, readPplPoints } from '../../results/ppl-store.js';
@@ -25,6 +25,8 @@ import { defaultOutDir, modelIdentity, modelName } from './eval-identity.js';
 import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample, type Protocol } from './ppl-sample.js';
 import { loadForConfigs, requireCuda } from './device.js';
+import { DEFAULT_MODEL, defaultModelNote, isBuiltinModel, pplTokenDefaults, trainedWindow } from './defaults.js';
+import { knobWarnings } from './eval-precheck.js';
 
 interface NamedConfig {
   name: string;
@@ -32,7 +34,7 @@ interface NamedConfig {
 }
 
 /** What the manifest says about the protocol; a resumed run must match it. */
-export function protocolSettings(opts: Pick<PplOptions, 'protocol' | 'evalTokens' | 'queryTokens'>, source: PplSource): Record<string, unknown> {
+export function protocolSettings(opts: Pick<PplOptions, 'protocol'> & { evalTokens: number; queryTokens: number }, source: PplSource): Record<string, unknown> {
   const common = { protocol: opts.protocol, data: { kind: source.kind, ...source.identity } };
   if (opts.protocol === 'paper')
     return {
@@ -51,30 +53,47 @@ export function protocolSettings(opts: Pick<PplOptions, 'protocol' | 'evalTokens
   };
 }
 
-export async function runPpl(opts: PplOptions): Promise<void> {
-  if (opts.offline) process.env.HF_HUB_OFFLINE = '1';
-  const protocol = opts.protocol as Protocol;
-  const lengths = opts.len;
-  const shard = opts.shard ? parseShard(opts.shard) : WHOLE;
-  const configs = parseConfigs(opts.config, opts.set);
-  if (protocol === 'default')
-    for (const length of lengths) {
-      const problem = lengthProblem(length, opts.evalTokens, opts.queryTokens);
-      if (problem) throw new UserError(`--len ${formatLength(length)}: ${problem}`, { hint: 'use longer lengths, or lower --eval-tokens / --query-tokens' });
-    }
-  if (protocol === 'paper' && opts.data !== 'narrativeqa' && !opts.data.endsWith('.jsonl'))
-    throw new UserError(`--protocol paper: needs NarrativeQA questions; use --data narrativeqa (or a LongBench-format .jsonl), not ${opts.data}`);
+export async function runPpl(given: PplOptions): Promise<void> {
+  if (given.offline) process.env.HF_HUB_OFFLINE = '1';
   const env = hubEnv();
-  const reporter = createReporter({ mode: chooseMode({ json: opts.json, quiet: opts.quiet }) });
+  const reporter = createReporter({ mode: chooseMode({ json: given.json, quiet: given.quiet }) });
   const log = (message: string, level: 'info' | 'warn' = 'info') => reporter.emit({ type: 'log', level, message });
+  // The first line says when the model was picked for the user (and how to pick a real one).
+  if (given.model === undefined) log(defaultModelNote('ppl'));
+  const spec = given.model ?? DEFAULT_MODEL;
   let summary: string | undefined;
   try {
-    const modelDir = await resolveModel(opts.model, { env });
-    const name = modelName(opts.model, modelDir);
-    const source = await loadPplSource(opts.data, { samples: opts.samples, env, onLog: log });
+    const modelDir = await resolveModel(spec, { env });
+    const name = modelName(spec, modelDir);
+    const trained = trainedWindow(modelDir);
+    const sized = pplTokenDefaults(trained);
+    const opts = { ...given, evalTokens: given.evalTokens ?? sized.evalTokens, queryTokens: given.queryTokens ?? sized.queryTokens };
+    const protocol = opts.protocol as Protocol;
+    const lengths = opts.len;
+    const shard = opts.shard ? parseShard(opts.shard) : WHOLE;
+    const configs = parseConfigs(opts.config, opts.set);
+    for (const w of knobWarnings(configs, opts.set, trained)) log(w, 'warn');
+    if (protocol === 'default')
+      for (const length of lengths) {
+        const problem = lengthProblem(length, opts.evalTokens, opts.queryTokens);
+        if (problem) throw new UserError(`--len ${formatLength(length)}: ${problem}`, { hint: 'use longer lengths, or lower --eval-tokens / --query-tokens' });
+      }
+    let data = opts.data;
+    let dataEnv = env;
+    if (data === undefined) {
+      const chosen = protocol === 'paper' ? { spec: 'narrativeqa' as const, note: 'data: NarrativeQA (LongBench), as --protocol paper needs its questions' } : await defaultPplSource(env);
+      data = chosen.spec;
+      if ('fromCache' in chosen && chosen.fromCache) dataEnv = { ...env, offline: true };
+      log(chosen.note);
+    }
+    if (protocol === 'paper' && data !== 'narrativeqa' && !data.endsWith('.jsonl'))
+      throw new UserError(`--protocol paper: needs NarrativeQA questions; use --data narrativeqa (or a LongBench-format .jsonl), not ${data}`);
+    // The stories source is one long document unless --samples says more (full attention at 128K costs minutes each).
+    const samples = opts.samples ?? (data === 'stories' ? 1 : 10);
+    const source = await loadPplSource(data, { samples, env: dataEnv, onLog: log, maxLength: lengths[lengths.length - 1]! });
     const tok = await loadTokenizer(modelDir);
     const tokens = tokenizeDocuments(source.documents, tok, lengths[lengths.length - 1]!);
-    checkReach(opts.data, lengths, tokens);
+    checkReach(data, lengths, tokens);
 
     const { EngineModel, buildInfo } = await import('../../engine/index.js');
     const engine = buildInfo();
@@ -85,9 +104,9 @@ export async function runPpl(opts: PplOptions): Promise<void> {
       if (protocol === 'default')
         for (const { config } of configs.filter((c) => c.config['chunk.enabled']))
           for (const length of lengths) pplChunkBudget(config, window, length, opts.evalTokens, opts.queryTokens);
-      const store = PplStore.open(opts.out ?? defaultOutDir(`ppl-${dataName(opts.data)}`, name, shard), {
+      const store = PplStore.open(opts.out ?? defaultOutDir(`ppl-${dataName(data)}`, name, shard), {
         // report and merge read the trained length from here to mark it on the chart
-        model: { ...(await modelIdentity(opts.model, modelDir, env)), trainedLength: window },
+        model: { ...(await modelIdentity(spec, modelDir, env)), trainedLength: window },
         configs: Object.fromEntries(configs.map((c) => [c.name, c.config])),
         settings: protocolSettings(opts, source),
         shard,
@@ -100,6 +119,8 @@ export async function runPpl(opts: PplOptions): Promise<void> {
         modelDir: path.resolve(modelDir),
         modelName: name,
         command: ['pcomp', 'ppl', ...process.argv.slice(3)].join(' '),
+        data: { source: data, chosen: opts.data === undefined ? 'default (no --data)' : '--data', documents: source.documents.length },
+        tokenizer: tok.backend,
       });
       for (const w of store.run.warnings) log(w, 'warn');
       try {
@@ -109,7 +130,7 @@ export async function runPpl(opts: PplOptions): Promise<void> {
           store, model, tok, configs, lengths, owned, reporter, signal, protocol, window,
           documents: new Map(source.documents.map((d, i) => [d.id, { doc: d, index: i, tokens: tokens[i]! }])),
           evalTokens: opts.evalTokens, queryTokens: opts.queryTokens,
-          title: `ppl ${opts.data} · ${name}`,
+          title: `ppl ${data} · ${name}`,
         }));
       } finally {
         store.run.close();
@@ -121,7 +142,9 @@ export async function runPpl(opts: PplOptions): Promise<void> {
     await reporter.close();
   }
   // after the live view has released the terminal; --json keeps stdout to events
-  if (summary !== undefined && !opts.json && !opts.quiet) process.stdout.write(`\n${summary}`);
+  if (summary !== undefined && !given.json && !given.quiet) process.stdout.write(`\n${summary}`);
+  if (summary !== undefined && !given.json && !given.quiet && isBuiltinModel(spec))
+    process.stdout.write(`\nnote: ${spec} is a toy model trained on 512-token stories: these numbers show what each config does beyond its trained length, not a real model's perplexity\n`);
 }
 
 /** `--config a,b` with `--set` applied to each; names become folders, so they are checked as such. */
@@ -134,9 +157,9 @@ function parseConfigs(list: string, sets: readonly string[]): NamedConfig[] {
   });
 }
 
-/** "pg19", "narrativeqa", or the file's name without extension (it names the default run directory). */
+/** "pg19", "narrativeqa", "stories", or the file's name without extension (it names the default run directory). */
 function dataName(spec: string): string {
-  return spec === 'pg19' || spec === 'narrativeqa' ? spec : path.basename(spec, path.extname(spec));
+  return spec === 'pg19' || spec === 'narrativeqa' || spec === 'stories' ? spec : path.basename(spec, path.extname(spec));
 }
 
 /**
@@ -159,7 +182,8 @@ export function tokenizeDocuments(documents: readonly PplDocument[], tok: Tok, m
 
 /** A length no document reaches would have no point on the curve: refuse it before any work. */
 function checkReach(data: string, lengths: readonly number[], tokens: readonly Int32Array[]): void {
-  const longest = Math.max(0, ...tokens.map((t) => t.length));
+  let longest = 0;
+  for (const t of tokens) longest = Math.max(longest, t.length);
   const unreached = lengths.filter((l) => l > longest);
   if (unreached.length > 0)
     throw new UserError(

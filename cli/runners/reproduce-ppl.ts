@@ -1,5 +1,5 @@
 // T-PPL (Table 3's layout): perplexity against context length for each T-PPL config, on story
-// documents in the built-in model's register (reproduce-text.ts), with `pcomp ppl`'s default protocol:
+// documents in the built-in model's register (datasets/synth/stories.ts), with `pcomp ppl`'s default protocol:
 //   data   <out>/t-ppl/stories-n<N>.jsonl (one document per line, seeded), kept so a rerun reads the same
 //   run    <out>/t-ppl/n<N>/, an ordinary ppl run directory (manifest, plans, nll, ppl.csv/md/svg/png):
 //          `pcomp ppl --data <data> --eval-tokens E --query-tokens Q --out <run>` continues or extends it
@@ -17,7 +17,7 @@ import { lengthProblem } from './ppl-lengths.js';
 import { pplChunkBudget, scoreSample } from './ppl-sample.js';
 import { pplConfigs, type NamedConfig } from './reproduce-configs.js';
 import type { ReproduceContext, TableJob } from './reproduce-scale.js';
-import { storyDocument } from './reproduce-text.js';
+import { storyDocument } from '../../datasets/synth/stories.js';
 
 export interface PplResult {
   lengths: number[];

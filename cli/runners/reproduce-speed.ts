@@ -14,7 +14,7 @@ import { formatLength } from '../../results/plots.js';
 import { Interrupted } from '../../util/errors.js';
 import { speedConfigs } from './reproduce-configs.js';
 import type { ReproduceContext, TableJob } from './reproduce-scale.js';
-import { storyDocument } from './reproduce-text.js';
+import { storyDocument } from '../../datasets/synth/stories.js';
 import { buildChunkedSample } from './sample.js';
 
 /** Tokens decoded for the per-token time. */

@@ -3,7 +3,7 @@
 // (the engine then applies the unchunked policy: truncation, RoPE scaling, streaming, SnapKV).
 import type { Sample } from '../../engine/index.js';
 import type { PolicyConfig } from '../../engine/policy-config.js';
-import { buildChunkedPrompt } from '../../datasets/prompts.js';
+import { chunkParts, promptParts, type PromptParts } from '../../datasets/prompts.js';
 import type { AnyRecord } from '../../datasets/records.js';
 import type { TaskDef } from '../../datasets/registry.js';
 import { registry } from '../../datasets/registry.js';
@@ -71,18 +71,29 @@ export function chunkBudget(config: PolicyConfig, window: number, questionLen: n
 }
 
 export function buildSample(input: SampleInput): Sample & { questionText: string } {
-  const { task, record, tok, config, window } = input;
-  const maxNew = input.maxNew ?? task.maxNewTokens;
+  return sampleFromParts(prepareRecord(input), input);
+}
+
+/**
+ * The config-independent part of a sample: the record tokenized once (datasets/prompts.ts promptParts). A run
+ * prepares each record once and builds every config's sample from it with sampleFromParts.
+ */
+export function prepareRecord(input: Pick<SampleInput, 'task' | 'record' | 'tok' | 'maxNew'> & { truncate?: number }): PromptParts {
+  return promptParts(input.task, input.record, input.tok, { maxNew: input.maxNew ?? input.task.maxNewTokens, truncate: input.truncate });
+}
+
+export function sampleFromParts(parts: PromptParts, input: Omit<SampleInput, 'task' | 'record'>): Sample & { questionText: string } {
+  const { tok, config, window } = input;
+  const maxNew = parts.maxNew;
   const chunked = Boolean(config['chunk.enabled']);
   const split = (config['chunk.split'] as 'tokens' | 'chars' | undefined) ?? 'tokens';
-  // First pass sizes the question; the second cuts the context with the budget that leaves room for it.
-  const probe = buildChunkedPrompt(task, record, tok, { chunkBudget: Number.MAX_SAFE_INTEGER, maxNew });
-  const budget = chunked ? chunkBudget(config, window, probe.question.length, maxNew, input.lengths?.chunkBudget) : Number.MAX_SAFE_INTEGER;
+  // The question's size sets the budget that cuts the context: what the trained window leaves after it.
+  const budget = chunked ? chunkBudget(config, window, parts.question.length, maxNew, input.lengths?.chunkBudget) : Number.MAX_SAFE_INTEGER;
   // The table's window goes with the table's budget only: it cuts the question to fit after the longest chunk.
   const fromTable = chunked && !hasOwnChunkBudget(config) && Boolean(input.lengths?.chunkBudget);
   const rawMaxLength = fromTable ? input.lengths?.rawMaxLength : undefined;
   const count = Number(config['chunk.count'] ?? 0);
-  const p = chunked ? buildChunkedPrompt(task, record, tok, { chunkBudget: budget, rawMaxLength, maxNew, split, count }) : probe;
+  const p = chunkParts(parts, tok, chunked ? { chunkBudget: budget, rawMaxLength, maxNew, split, count } : { chunkBudget: budget, maxNew });
   // The prompt builder encodes the question as the tokenizer does, BOS included. Unchunked configs read it as the
   // continuation of one sequence (no BOS mid-prompt); chunked ones keep it only under global.questionBos (the
   // reference code's tokenizer default), since the BOS's NLL after a chunk would otherwise count in the chunk score.

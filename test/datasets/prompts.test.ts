@@ -151,14 +151,19 @@ const modelDir = path.join(shared, 'models/stories260K/hf');
 const haveShared = existsSync(dataDir) && existsSync(path.join(modelDir, 'tokenizer.json'));
 if (!haveShared) console.warn(`skipping golden LongBench prompt tests: ${dataDir} or ${modelDir} not found (needs ../shared)`);
 
-/** Text of the form filled[0:i] + filled[j:] with i < j, allowing up to two U+FFFD per side where byte fallback cut a character. */
-function isMiddleCut(text: string, filled: string): boolean {
+/**
+ * Text of the form filled[0:i] + seam + filled[j:] with i < j, where the seam is U+FFFD only: a cut through a
+ * multi-byte character inside a run of byte-fallback tokens. Hugging Face's ByteFallback decoder (the Rust core
+ * that pred.py runs through transformers) turns every byte token of a run that is not valid UTF-8 into U+FFFD,
+ * so the seam spans the run's bytes; stories260K has no CJK pieces, so its runs are long.
+ */
+function middleCutSeam(text: string, filled: string): number | null {
   let i = 0;
   while (i < text.length && text[i] === filled[i]) i++;
   let k = 0;
   while (k < text.length - i && text[text.length - 1 - k] === filled[filled.length - 1 - k]) k++;
   const seam = text.slice(i, text.length - k);
-  return /^[\uFFFD]{0,4}$/.test(seam) && i + k < filled.length;
+  return /^[\uFFFD]*$/.test(seam) && i + k < filled.length ? seam.length : null;
 }
 
 describe.skipIf(!haveShared)('golden prompts on the real LongBench files (../shared)', () => {
@@ -182,10 +187,14 @@ describe.skipIf(!haveShared)('golden prompts on the real LongBench files (../sha
           expect(p.text).toBe(filled);
           continue;
         }
-        expect(isMiddleCut(p.text, filled)).toBe(true);
+        const seam = middleCutSeam(p.text, filled);
+        expect(seam).not.toBeNull();
         expect(p.text.startsWith(filled.slice(0, 20))).toBe(true);
         expect(p.text.endsWith(filled.slice(-20))).toBe(true);
-        expect(Math.abs(p.ids.length - 3500)).toBeLessThanOrEqual(8); // re-tokenizing the seam may merge a few tokens
+        // Re-tokenizing the seam may merge a few tokens; each U+FFFD stands for one byte token and re-encodes
+        // as three (stories260K has no piece for it).
+        expect(p.ids.length).toBeGreaterThanOrEqual(3500 - 8);
+        expect(p.ids.length).toBeLessThanOrEqual(3500 + 8 + 2 * seam!);
       }
     });
   }

@@ -4,7 +4,7 @@
 // where the run came from, and a directory started differently refuses to continue.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EngineModel } from '../../engine/index.js';
 import { resolveConfig } from '../../engine/policy-config.js';
@@ -151,14 +151,14 @@ describe('pcomp eval on a seeded random model', () => {
     expect(readPredictions(out, 'full', 'trec')).toHaveLength(3);
   });
 
-  it('stops on a sample it cannot build, naming the file line, sample and config, and records the stop in the manifest', async () => {
+  it('refuses a sample it cannot build before any work, naming the file line, task and config', async () => {
     const small = path.join(root, 'small-budget');
     const r = await pcomp(['eval', 'longbench', '--model', model, '--config', 'parallelcomp', '--tasks', 'trec', '--data-dir', dataDir,
       '--out', small, '--set', 'chunk.budget=20', '--max-new-tokens', '8'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/trec\.jsonl:1 \(trec sample trec-0000, config parallelcomp\): trec: chunk budget 20 leaves no room for context after the \d+-token template/);
+    // Found by the pre-check for every record, before the engine loads: no run directory is made.
+    expect(r.stderr).toMatch(/\d+ prompts? cannot fit, nothing was run:\n {2}\S*trec\.jsonl:1 \(trec, config parallelcomp\): chunk budget 20 leaves no room for context after the \d+-token template \[and 2 more records of this task and config\]/);
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
-    const m = readJson(path.join(small, 'manifest.json')) as { sessions: Array<Record<string, unknown>> };
-    expect(m.sessions.at(-1)).toMatchObject({ stopped: 'error', samples: 0 });
+    expect(existsSync(small)).toBe(false);
   });
 });

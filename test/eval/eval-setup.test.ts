@@ -71,7 +71,7 @@ describe('pcomp eval: user errors before any sample runs', () => {
       [['eval', 'longbenc', '--model', model, '--config', 'full'], /unknown benchmark "longbenc"/],
       [[...base, '--config', 'fulll', '--tasks', 'trec'], /unknown preset "fulll"/],
       [[...base, '--config', 'full', '--tasks', 'qasper'], /--data-dir .*: no file for task "qasper"/],
-      [['eval', 'longbench', '--model', model, '--config', 'full', '--tasks', 'trec', '--offline'], /not downloaded .*\n\s+trec/],
+      [['eval', 'longbench', '--model', model, '--config', 'full', '--tasks', 'trec', '--offline'], /trec\) \(.*cache\), and it cannot be downloaded: offline.*\nhint: run `pcomp data pull longbench --tasks trec` .* --data-dir DIR/],
     ];
     const runs = await Promise.all(cases.map(([args]) => pcomp(args, env)));
     for (const [i, [args, message]] of cases.entries()) {

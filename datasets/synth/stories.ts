@@ -3,7 +3,7 @@
 // from our own seeded generator, so they are in the model's distribution but never its training text
 // (Python's random stream is not matched), and need no download. Characters, places and objects recur
 // inside a story, so predicting later sentences rewards reading the earlier ones.
-import { seededRng, type Rng } from '../../datasets/synth/rng.js';
+import { seededRng, type Rng } from './rng.js';
 
 const words = (s: string) => s.split(' ');
 const NAMES = words('Anna Ben Clara David Ella Finn Grace Henry Iris Jack Kate Leo Mia Noah Olivia Paul Quinn Rosa Sam Tom Uma Victor Wendy Max Zoe Lily Oscar Ruby Hugo Nora Felix Alice Owen Ivy Liam Emma Lucas Sara Theo Maya');
