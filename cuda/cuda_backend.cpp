@@ -18,6 +18,7 @@
 
 #include "../engine/src/backend/backend.h"
 #include "add.cuh"
+#include "scale.cuh"
 #include "attention.cuh"
 #include "calib_outliers.cuh"
 #include "decode_attention.cuh"
@@ -144,6 +145,7 @@ struct CudaBackend final : Backend {
   }
   void silu_mul(View gate, View up, size_t n) const override { silu_mul_f32(P(gate), P(up), n, 0); }
   void add(View x, View y, size_t n) const override { add_f32(P(x), P(y), n, 0); }
+  void scale(View x, float s, size_t n) const override { scale_f32(P(x), s, n, 0); }
   void embedding(View out, const DeviceWeight& table, View tokens, int T, int D) const override {
     if (table.type == WeightType::BF16) embedding_bf16(P(out), B(table.buf), P<int32_t>(tokens), T, D, 0);
     else embedding_f32(P(out), static_cast<const float*>(ptr(table.buf)), P<int32_t>(tokens), T, D, 0);

@@ -36,6 +36,8 @@ const char* rope_name(RopeType t) {
     case RopeType::Linear: return "linear";
     case RopeType::Dynamic: return "dynamic";
     case RopeType::Llama3: return "llama3";
+    case RopeType::Yarn: return "yarn";
+    case RopeType::LongRope: return "longrope";
   }
   return "?";
 }

@@ -16,10 +16,21 @@ RopeParams RopeParams::from_config(const ModelConfig& c) {
   r.high_freq_factor = c.high_freq_factor;
   r.orig_max_pos = c.orig_max_pos;
   r.max_pos = c.max_pos;
+  r.beta_fast = c.beta_fast;
+  r.beta_slow = c.beta_slow;
+  r.yarn_truncate = c.yarn_truncate;
+  r.attn_factor = c.attn_factor;
+  r.short_factor = &c.short_factor;
+  r.long_factor = &c.long_factor;
+  r.rot_dim = c.rot_dim;
   return r;
 }
 
-void rope_inv_freq(const RopeParams& r, int d, int max_pos_in_call, float* out) {
+void rope_inv_freq(const RopeParams& r, int head_dim, int max_pos_in_call, float* out) {
+  // Frequencies over the rotated dimensions (HF's dim = head_dim * partial_rotary_factor); the pairs
+  // past them (partial rotary, permuted there at load) do not turn.
+  const int d = r.rot_dim > 0 ? r.rot_dim : head_dim;
+  for (int i = d / 2; i < head_dim / 2; ++i) out[i] = 0.f;
   const int half = d / 2;
   double base = r.theta;
   if (r.ntk_static) base = r.theta * std::pow(r.factor, double(d) / double(d - 2));
@@ -29,9 +40,35 @@ void rope_inv_freq(const RopeParams& r, int d, int max_pos_in_call, float* out) 
     double seq_len = std::max<double>(max_pos_in_call + 1, r.max_pos);
     base = r.theta * std::pow(r.factor * seq_len / r.max_pos - (r.factor - 1.0), double(d) / double(d - 2));
   }
+  // yarn (transformers' _compute_yarn_parameters): dimension pairs below the correction range keep
+  // their frequency (extrapolation), those above are divided by factor (interpolation), a linear ramp
+  // in between. The range: the dimension where a wavelength fits beta_fast (low) and beta_slow (high)
+  // times into original_max_position_embeddings, floored / ceiled when truncate, clamped to [0, d-1].
+  double y_low = 0, y_high = 0;
+  if (r.type == RopeType::Yarn) {
+    const double two_pi = 6.283185307179586;
+    auto corr_dim = [&](double rot) { return double(d) * std::log(r.orig_max_pos / (rot * two_pi)) / (2 * std::log(base)); };
+    y_low = corr_dim(r.beta_fast);
+    y_high = corr_dim(r.beta_slow);
+    if (r.yarn_truncate) y_low = std::floor(y_low), y_high = std::ceil(y_high);
+    y_low = std::max(y_low, 0.0);
+    y_high = std::min(y_high, double(d - 1));
+    if (y_low == y_high) y_high += 0.001;
+  }
   for (int i = 0; i < half; ++i) {
     double f = 1.0 / std::pow(base, double(2 * i) / double(d));
+    if (r.type == RopeType::Yarn) {
+      const double ramp = std::min(1.0, std::max(0.0, (i - y_low) / (y_high - y_low)));
+      const double extrap = 1.0 - ramp;
+      f = (f / r.factor) * (1.0 - extrap) + f * extrap;
+    }
     if (r.type == RopeType::Linear) f /= r.factor;
+    if (r.type == RopeType::LongRope) {
+      // transformers' longrope: long factors once max(position_ids) + 1 of the call passes the
+      // original window (longrope_frequency_update), short ones otherwise.
+      const std::vector<double>& ext = max_pos_in_call + 1 > r.orig_max_pos ? *r.long_factor : *r.short_factor;
+      f = 1.0 / (ext[i] * std::pow(base, double(2 * i) / double(d)));
+    }
     if (r.type == RopeType::Llama3) {
       const double two_pi = 6.283185307179586;
       const double low_wl = r.orig_max_pos / r.low_freq_factor, high_wl = r.orig_max_pos / r.high_freq_factor;
@@ -57,6 +94,8 @@ ModelWeights::ModelWeights(const Model& m, const Backend& b) : model(m), be(b) {
     DeviceLayer& d = layers[l];
     d.attn_norm = vec(w.attn_norm, D);
     d.ffn_norm = vec(w.ffn_norm, D);
+    d.q_norm = vec(w.q_norm, size_t(c.head_dim));
+    d.k_norm = vec(w.k_norm, size_t(c.head_dim));
     d.wq = be.weight(w.wq, Q * D);
     d.wk = be.weight(w.wk, KVd * D);
     d.wv = be.weight(w.wv, KVd * D);
@@ -81,7 +120,7 @@ ModelWeights::ModelWeights(const Model& m, const Backend& b) : model(m), be(b) {
 
 ModelWeights::~ModelWeights() {
   for (DeviceLayer& d : layers) {
-    for (Buffer* b : {d.attn_norm, d.ffn_norm, d.bq, d.bk, d.bv, d.bo, d.b_gate, d.b_up, d.b_down}) be.free(b);
+    for (Buffer* b : {d.attn_norm, d.ffn_norm, d.q_norm, d.k_norm, d.bq, d.bk, d.bv, d.bo, d.b_gate, d.b_up, d.b_down}) be.free(b);
     for (DeviceWeight* w : {&d.wq, &d.wk, &d.wv, &d.wo, &d.w_gate, &d.w_up, &d.w_down}) be.free(w->buf);
   }
   be.free(embed.buf);
@@ -178,6 +217,10 @@ void forward(const ModelWeights& mw, KVCache& cache, const std::vector<SeqInput>
     be.matmul(ws.q.view(), ws.xn.view(), w.wq, w.bq, T, H * hd, D);
     be.matmul(ws.k.view(), ws.xn.view(), w.wk, w.bk, T, KV * hd, D);
     be.matmul(ws.v.view(), ws.xn.view(), w.wv, w.bv, T, KV * hd, D);
+    if (c.qk_norm) {  // Qwen3: RMSNorm over each head's head_dim values, before RoPE
+      be.rmsnorm(ws.q.view(), ws.q.view(), w.q_norm, T * H, hd, c.eps);
+      be.rmsnorm(ws.k.view(), ws.k.view(), w.k_norm, T * KV, hd, c.eps);
+    }
     int off = 0;
     for (size_t s = 0; s < n_items; ++s) {
       const SeqInput& it = items[s];
@@ -185,6 +228,10 @@ void forward(const ModelWeights& mw, KVCache& cache, const std::vector<SeqInput>
       const View q = ws.q.view(size_t(off) * H * hd);
       be.rope(q, pos, invf, it.n, H, hd);
       be.rope(ws.k.view(size_t(off) * KV * hd), pos, invf, it.n, KV, hd);
+      if (rope.attn_factor != 1.0) {  // yarn: cos and sin times attention_factor, i.e. q and k scaled
+        be.scale(q, float(rope.attn_factor), size_t(it.n) * H * hd);
+        be.scale(ws.k.view(size_t(off) * KV * hd), float(rope.attn_factor), size_t(it.n) * KV * hd);
+      }
       // A query-head-expanded cache gives every query head its own copy of its group's K/V row.
       cache.append(it.seq, l, ws.k.view(size_t(off) * KV * hd), ws.v.view(size_t(off) * KV * hd), KV, &ws.pos_h[off], it.n);
       if (opt.hook) opt.hook->before_attention(l, int(s), q, it.n, cache, it.seq);

@@ -17,6 +17,12 @@ struct RopeParams {
   bool ntk_static = false;    // NTK-aware: theta * factor^(d/(d-2)), independent of length
   double theta = 10000.0, factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
   int orig_max_pos = 0, max_pos = 0;
+  double beta_fast = 32.0, beta_slow = 1.0;  // yarn
+  bool yarn_truncate = true;
+  double attn_factor = 1.0;                  // multiplies q and k after RoPE (yarn's / longrope's attention factor)
+  const std::vector<double>* short_factor = nullptr;  // longrope
+  const std::vector<double>* long_factor = nullptr;
+  int rot_dim = 0;                           // 0: head_dim; else only the first rot_dim/2 pairs turn (the rest 0)
   static RopeParams from_config(const ModelConfig& c);
 };
 
@@ -36,6 +42,7 @@ struct SeqInput {
 // host weights (no copy); a device backend holds its own copy in its dtype.
 struct DeviceLayer {
   Buffer *attn_norm = nullptr, *ffn_norm = nullptr;
+  Buffer *q_norm = nullptr, *k_norm = nullptr;  // Qwen3
   DeviceWeight wq, wk, wv, wo, w_gate, w_up, w_down;
   Buffer *bq = nullptr, *bk = nullptr, *bv = nullptr;
   Buffer *bo = nullptr, *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;  // Llama attention_bias / mlp_bias

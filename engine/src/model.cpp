@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -67,6 +68,92 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
+// rope_scaling {"rope_type": "yarn"} as transformers' _compute_yarn_parameters reads it: factor as
+// given; original_max_position_embeddings, else max_position_embeddings; beta_fast / beta_slow with
+// Python's `or` (absent, null or 0 give 32 / 1); truncate (default true: floor/ceil the correction
+// range); attention_factor as given, else get_mscale(factor, mscale) / get_mscale(factor,
+// mscale_all_dim) when both are set and non-zero, else get_mscale(factor), where get_mscale(s, m) =
+// 1 for s <= 1 and 0.1 m ln(s) + 1 otherwise. Any other key changes nothing transformers computes
+// only if it is one of these, so an unknown key is refused by name.
+void parse_yarn(const JsonValue& rs, const std::string& rpath, ModelConfig& c) {
+  static const std::set<std::string> known = {"rope_type", "type", "factor", "original_max_position_embeddings",
+                                              "attention_factor", "beta_fast", "beta_slow", "mscale",
+                                              "mscale_all_dim", "truncate", "rope_theta"};
+  for (const auto& kv : rs.obj)
+    if (!known.count(kv.first))
+      throw EngineError(rpath + ": field \"" + kv.first + "\" is not implemented for yarn (known: factor, "
+                        "original_max_position_embeddings, attention_factor, beta_fast, beta_slow, mscale, "
+                        "mscale_all_dim, truncate)");
+  const double factor = c.rope_factor;
+  const double omp = num_field(rs, "original_max_position_embeddings", rpath, false, 0);
+  if (omp != 0 && (omp < 1 || omp != double(int64_t(omp))))
+    throw EngineError(rpath + ": field \"original_max_position_embeddings\" must be a positive integer");
+  c.orig_max_pos = omp > 0 ? int(omp) : c.max_pos;
+  auto truthy = [&](const char* key, double dflt) {
+    const double v = num_field(rs, key, rpath, false, 0);
+    return v != 0 ? v : dflt;
+  };
+  c.beta_fast = truthy("beta_fast", 32.0);
+  c.beta_slow = truthy("beta_slow", 1.0);
+  c.yarn_truncate = bool_field(rs, "truncate", rpath, true);
+  auto get_mscale = [&](double s, double m) { return s <= 1 ? 1.0 : 0.1 * m * std::log(s) + 1.0; };
+  const JsonValue* af = rs.get("attention_factor");
+  if (af && !af->is_null()) {
+    if (!af->is_number() || af->num <= 0) throw EngineError(rpath + ": field \"attention_factor\" must be a positive number");
+    c.attn_factor = af->num;
+  } else {
+    const double ms = num_field(rs, "mscale", rpath, false, 0), msa = num_field(rs, "mscale_all_dim", rpath, false, 0);
+    c.attn_factor = ms != 0 && msa != 0 ? get_mscale(factor, ms) / get_mscale(factor, msa) : get_mscale(factor, 1.0);
+  }
+}
+
+// rope_scaling {"rope_type": "longrope"} (or legacy "su") of Phi3, as transformers'
+// _compute_longrope_parameters and Phi3's longrope_frequency_update read it: short_factor /
+// long_factor, one per rotated pair; the original window from original_max_position_embeddings
+// (top level, as Phi3Config holds it, or inside rope_scaling); factor = max_position_embeddings /
+// original window (transformers versions disagree on a rope_scaling "factor", so one is refused);
+// attention_factor as given, else sqrt(1 + ln(factor) / ln(original window)) when factor > 1, else 1.
+void parse_longrope(const JsonValue& j, const JsonValue& rs, const std::string& path, const std::string& rpath,
+                    ModelConfig& c) {
+  static const std::set<std::string> known = {"rope_type", "type", "short_factor", "long_factor",
+                                              "attention_factor", "original_max_position_embeddings", "rope_theta"};
+  for (const auto& kv : rs.obj)
+    if (!known.count(kv.first))
+      throw EngineError(rpath + ": field \"" + kv.first + "\" is not implemented for longrope (known: short_factor, "
+                        "long_factor, attention_factor, original_max_position_embeddings)");
+  auto factors = [&](const char* key) {
+    const JsonValue* v = rs.get(key);
+    if (!v || !v->is_array() || int(v->arr.size()) != c.rot_dim / 2)
+      throw EngineError(rpath + ": field \"" + key + "\" must list " + std::to_string(c.rot_dim / 2) +
+                        " numbers (one per rotated pair: head_dim * partial_rotary_factor / 2)");
+    std::vector<double> out;
+    for (const auto& e : v->arr) {
+      if (!e.is_number() || e.num <= 0) throw EngineError(rpath + ": field \"" + key + "\" must hold positive numbers");
+      out.push_back(e.num);
+    }
+    return out;
+  };
+  c.short_factor = factors("short_factor");
+  c.long_factor = factors("long_factor");
+  const double top = num_field(j, "original_max_position_embeddings", path, false, 0);
+  const double inner = num_field(rs, "original_max_position_embeddings", rpath, false, 0);
+  if (top != 0 && inner != 0 && top != inner)
+    throw EngineError(path + ": original_max_position_embeddings differs at the top level and in " + rpath.substr(path.size() + 2));
+  const double omp = inner != 0 ? inner : top;
+  if (omp < 1 || omp != double(int64_t(omp)))
+    throw EngineError(rpath + ": longrope needs the original window: field \"original_max_position_embeddings\" (top level, "
+                      "as Phi3Config, or here) must be a positive integer");
+  c.orig_max_pos = int(omp);
+  c.rope_factor = double(c.max_pos) / double(c.orig_max_pos);
+  const JsonValue* af = rs.get("attention_factor");
+  if (af && !af->is_null()) {
+    if (!af->is_number() || af->num <= 0) throw EngineError(rpath + ": field \"attention_factor\" must be a positive number");
+    c.attn_factor = af->num;
+  } else {
+    c.attn_factor = c.rope_factor <= 1 ? 1.0 : std::sqrt(1 + std::log(c.rope_factor) / std::log(double(c.orig_max_pos)));
+  }
+}
+
 }  // namespace
 
 ModelConfig parse_config(const std::string& text, const std::string& path) {
@@ -93,12 +180,19 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
     if (t == "llama") c.architecture = "LlamaForCausalLM";
     else if (t == "mistral") c.architecture = "MistralForCausalLM";
     else if (t == "qwen2") c.architecture = "Qwen2ForCausalLM";
-    else throw EngineError(path + ": missing field \"architectures\" (and \"model_type\" is not llama, mistral or qwen2)");
+    else if (t == "qwen3") c.architecture = "Qwen3ForCausalLM";
+    else if (t == "phi3") c.architecture = "Phi3ForCausalLM";
+    else throw EngineError(path + ": missing field \"architectures\" (and \"model_type\" is not llama, mistral, qwen2, qwen3 or phi3)");
   }
-  static const std::set<std::string> supported = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+  static const std::set<std::string> supported = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                                   "Qwen3ForCausalLM", "Phi3ForCausalLM"};
   if (!supported.count(c.architecture))
     throw EngineError(path + ": field \"architectures\": unsupported architecture \"" + c.architecture +
-                      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+                      "\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)");
+  const bool qwen3 = c.architecture == "Qwen3ForCausalLM";
+  const bool phi3 = c.architecture == "Phi3ForCausalLM";
+  // Phi3Attention's qkv_proj and Phi3MLP's gate_up_proj (gate first, up second), no biases.
+  c.fused = phi3;
   c.dim = pos_int(j, "hidden_size", path);
   c.hidden = pos_int(j, "intermediate_size", path);
   c.n_layers = pos_int(j, "num_hidden_layers", path);
@@ -108,7 +202,12 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   c.max_pos = pos_int(j, "max_position_embeddings", path);
   const JsonValue* hd = j.get("head_dim");
   if (hd && !hd->is_null()) c.head_dim = pos_int(j, "head_dim", path);
-  else {
+  else if (qwen3) {
+    // Qwen3Config's own default is 128, not hidden_size / num_attention_heads: a config that leaves
+    // it out is read differently by readers that derive it; refused rather than guessed.
+    throw EngineError(path + ": missing field \"head_dim\" (Qwen3Config defaults it to 128, not hidden_size / "
+                      "num_attention_heads; state it)");
+  } else {
     if (c.dim % c.n_heads) throw EngineError(path + ": hidden_size is not a multiple of num_attention_heads");
     c.head_dim = c.dim / c.n_heads;
   }
@@ -130,14 +229,17 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   // checkpoint transformers would load differently from what its author meant: refused.
   const bool attention_bias = bool_field(j, "attention_bias", path, false);
   const bool mlp_bias = bool_field(j, "mlp_bias", path, false);
-  if (!llama && attention_bias)
+  // Qwen3Attention gives q/k/v/o_proj bias=config.attention_bias (like Llama); Qwen3MLP has none.
+  if (!llama && !qwen3 && attention_bias)
     throw EngineError(path + ": field \"attention_bias\": true is not read by transformers' " + c.architecture +
                       " (its projections' biases are fixed by the architecture); refusing rather than guessing");
   if (!llama && mlp_bias)
     throw EngineError(path + ": field \"mlp_bias\": true is not read by transformers' " + c.architecture +
                       " (its MLP has no biases); refusing rather than guessing");
   c.qkv_bias = qwen2 || attention_bias;
-  c.o_bias = llama && attention_bias;
+  c.o_bias = (llama || qwen3) && attention_bias;
+  // Qwen3Attention: q_norm / k_norm (RMSNorm over head_dim, eps = rms_norm_eps) on every head before RoPE.
+  c.qk_norm = qwen3;
   c.mlp_bias = llama && mlp_bias;
   // pretraining_tp > 1: transformers before 4.48 split the projections into that many slices and
   // summed them (the same product) but dropped the biases on that path; later versions ignore the
@@ -151,10 +253,21 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
                         " together with attention_bias/mlp_bias is computed differently by different transformers "
                         "versions (the sliced path drops the biases); not supported");
   }
-  // Only part of each head rotated (partial_rotary_factor < 1) is not implemented.
+  // Only part of each head rotated: Phi3 (its apply_rotary_pos_emb rotates the first
+  // int(head_dim * partial_rotary_factor) dims and passes the rest); not implemented elsewhere.
   const JsonValue* prf = j.get("partial_rotary_factor");
-  if (prf && !prf->is_null() && !(prf->is_number() && prf->num == 1.0))
-    throw EngineError(path + ": field \"partial_rotary_factor\": only 1.0 (RoPE on the whole head) is supported");
+  c.rot_dim = c.head_dim;
+  if (prf && !prf->is_null() && !(prf->is_number() && prf->num == 1.0)) {
+    if (!phi3)
+      throw EngineError(path + ": field \"partial_rotary_factor\": only 1.0 (RoPE on the whole head) is supported for " +
+                        c.architecture);
+    if (!prf->is_number() || prf->num <= 0 || prf->num > 1)
+      throw EngineError(path + ": field \"partial_rotary_factor\" must be a number in (0, 1]");
+    c.rot_dim = int(c.head_dim * prf->num);
+    if (c.rot_dim < 2 || c.rot_dim % 2)
+      throw EngineError(path + ": field \"partial_rotary_factor\": head_dim * factor = " + std::to_string(c.rot_dim) +
+                        " rotated dims; must be even and >= 2");
+  }
   const JsonValue* qc = j.get("quantization_config");
   if (qc && !qc->is_null())
     throw EngineError(path + ": field \"quantization_config\": quantized checkpoints are not supported (f32, f16 and bf16 only)");
@@ -170,9 +283,9 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
     throw EngineError(path + ": field \"sliding_window\" must be a non-negative integer or null");
   const int window = sw && sw->is_number() ? int(sw->num) : 0;
   int windowed_layers = 0;  // how many layers the config windows (all of them, or none, are supported)
-  if (c.architecture == "MistralForCausalLM") {
+  if (c.architecture == "MistralForCausalLM" || phi3) {  // Phi3Attention: config.sliding_window on every layer
     windowed_layers = window > 0 ? c.n_layers : 0;
-  } else if (qwen2) {
+  } else if (qwen2 || qwen3) {
     if (bool_field(j, "use_sliding_window", path, false) && window > 0) {
       const JsonValue* mwl = j.get("max_window_layers");
       int first = 0;
@@ -181,7 +294,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
           throw EngineError(path + ": field \"max_window_layers\" must be a non-negative integer");
         first = int(std::min<double>(mwl->num, c.n_layers));
       } else {
-        first = std::min(28, c.n_layers);  // Qwen2Config's default
+        first = std::min(28, c.n_layers);  // Qwen2Config's and Qwen3Config's default
       }
       windowed_layers = c.n_layers - first;
     }
@@ -206,17 +319,36 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
                       "\"layer_types\") is not supported: only all layers or none");
   if (windowed_layers == c.n_layers) c.sliding_window = window;
   const JsonValue* rs = j.get("rope_scaling");
+  std::string rs_name = "rope_scaling";
+  {
+    // transformers 5 writes the same dictionary as rope_parameters (rope_theta inside it).
+    const JsonValue* rp = j.get("rope_parameters");
+    if (rp && !rp->is_null()) {
+      if (rs && !rs->is_null())
+        throw EngineError(path + ": fields \"rope_scaling\" and \"rope_parameters\" are both set; refusing rather than guessing which one transformers reads");
+      if (!rp->is_object()) throw EngineError(path + ": field \"rope_parameters\" must be an object or null");
+      rs = rp;
+      rs_name = "rope_parameters";
+      if (const JsonValue* th = rp->get("rope_theta")) {
+        if (!th->is_number() || th->num <= 0) throw EngineError(path + ": rope_parameters: field \"rope_theta\" must be a positive number");
+        c.rope_theta = th->num;
+      }
+    }
+  }
   if (rs && rs->is_object()) {
     const JsonValue* t = rs->get("rope_type");
     if (!t) t = rs->get("type");
     std::string type = t && t->is_string() ? t->str : "";
-    std::string rpath = path + ": rope_scaling";
+    std::string rpath = path + ": " + rs_name;
     if (type == "default") c.rope_type = RopeType::Default;
     else if (type == "linear") c.rope_type = RopeType::Linear;
     else if (type == "dynamic") c.rope_type = RopeType::Dynamic;
     else if (type == "llama3") c.rope_type = RopeType::Llama3;
-    else throw EngineError(rpath + ": field \"rope_type\": unsupported value \"" + type + "\" (supported: default, linear, dynamic, llama3)");
-    if (c.rope_type != RopeType::Default) {
+    else if (type == "yarn") c.rope_type = RopeType::Yarn;
+    else if ((type == "longrope" || type == "su") && phi3) c.rope_type = RopeType::LongRope;  // Phi3Config renames su
+    else throw EngineError(rpath + ": field \"rope_type\": unsupported value \"" + type + "\" (supported: default, linear, dynamic, llama3, yarn; longrope / su on Phi3ForCausalLM)");
+    if (c.rope_type == RopeType::LongRope) parse_longrope(j, *rs, path, rpath, c);
+    else if (c.rope_type != RopeType::Default) {
       c.rope_factor = num_field(*rs, "factor", rpath, true, 1.0);
       if (c.rope_factor < 1.0 && c.rope_type != RopeType::Linear)
         throw EngineError(rpath + ": field \"factor\" must be >= 1");
@@ -227,6 +359,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
       c.high_freq_factor = num_field(*rs, "high_freq_factor", rpath, true, 4.0);
       c.orig_max_pos = int(num_field(*rs, "original_max_position_embeddings", rpath, true, 8192));
     }
+    if (c.rope_type == RopeType::Yarn) parse_yarn(*rs, rpath, c);
   } else if (rs && !rs->is_null()) {
     throw EngineError(path + ": field \"rope_scaling\" must be an object or null");
   }
@@ -391,14 +524,65 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
   };
 
   const int64_t D = c.dim, H = c.n_heads * int64_t(c.head_dim), KV = c.n_kv_heads * int64_t(c.head_dim), F = c.hidden, V = c.vocab;
+  // A view `off` elements into a matrix (row slices of a fused projection: no copy).
+  auto rows_of = [](const Weight& w, size_t off) -> Weight {
+    if (w.type == WeightType::BF16) return Weight::from_bf16(w.bf16() + off);
+    return Weight(w.f32() + off);
+  };
+  // Partial rotary (Phi3): HF rotates dims [0, r) of each head, pairing i with i + r/2, and passes
+  // [r, hd). The rope op pairs i with i + hd/2, so each head's rows are reordered (new slot <- old
+  // dim): i <- i and hd/2 + i <- r/2 + i for i < r/2; the passed dims fill the other slots in order.
+  // q and k get the same order, so every q.k (attention, scores) is unchanged; v and o are not touched.
+  auto permute_head_rows = [&](const Weight& w, int heads) -> Weight {
+    const int hd = c.head_dim, r = c.rot_dim, half = hd / 2, rh = r / 2;
+    std::vector<int> from(hd);
+    for (int i = 0; i < rh; ++i) from[i] = i, from[half + i] = rh + i;
+    const int pass = hd - r;
+    for (int i = 0; i < pass / 2; ++i) from[rh + i] = r + i;
+    for (int i = 0; i < pass - pass / 2; ++i) from[half + rh + i] = r + pass / 2 + i;
+    const size_t n = size_t(heads) * hd * D;
+    if (w.type == WeightType::BF16) {
+      m->owned_bf16.emplace_back(n);
+      uint16_t* out = m->owned_bf16.back().data();
+      for (int h = 0; h < heads; ++h)
+        for (int s = 0; s < hd; ++s)
+          std::memcpy(out + (size_t(h) * hd + s) * D, w.bf16() + (size_t(h) * hd + from[s]) * D, size_t(D) * 2);
+      return Weight::from_bf16(out);
+    }
+    m->owned.emplace_back(n);
+    float* out = m->owned.back().data();
+    for (int h = 0; h < heads; ++h)
+      for (int s = 0; s < hd; ++s)
+        std::memcpy(out + (size_t(h) * hd + s) * D, w.f32() + (size_t(h) * hd + from[s]) * D, size_t(D) * 4);
+    return Weight(out);
+  };
   const TensorInfo* embed = find("model.embed_tokens.weight", {V, D}, true);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights w;
     w.attn_norm = get(p + "input_layernorm.weight", {D});
+    if (c.fused) {
+      // Phi3: rows [q | k | v] of qkv_proj and [gate | up] of gate_up_proj, as views into one matrix.
+      const Weight qkv = get_matrix(p + "self_attn.qkv_proj.weight", {H + 2 * KV, D});
+      w.wq = rows_of(qkv, 0);
+      w.wk = rows_of(qkv, size_t(H) * D);
+      w.wv = rows_of(qkv, size_t(H + KV) * D);
+      const Weight gu = get_matrix(p + "mlp.gate_up_proj.weight", {2 * F, D});
+      w.w_gate = rows_of(gu, 0);
+      w.w_up = rows_of(gu, size_t(F) * D);
+    } else {
     w.wq = get_matrix(p + "self_attn.q_proj.weight", {H, D});
+    if (c.qk_norm) {
+      w.q_norm = get(p + "self_attn.q_norm.weight", {int64_t(c.head_dim)});
+      w.k_norm = get(p + "self_attn.k_norm.weight", {int64_t(c.head_dim)});
+    }
     w.wk = get_matrix(p + "self_attn.k_proj.weight", {KV, D});
     w.wv = get_matrix(p + "self_attn.v_proj.weight", {KV, D});
+    }
+    if (c.rot_dim < c.head_dim) {
+      w.wq = permute_head_rows(w.wq, c.n_heads);
+      w.wk = permute_head_rows(w.wk, c.n_kv_heads);
+    }
     w.wo = get_matrix(p + "self_attn.o_proj.weight", {D, H});
     if (c.qkv_bias) {
       w.bq = get(p + "self_attn.q_proj.bias", {H});
@@ -407,8 +591,10 @@ std::unique_ptr<Model> load_model(const std::string& dir, WeightStorage storage)
     }
     if (c.o_bias) w.bo = get(p + "self_attn.o_proj.bias", {D});
     w.ffn_norm = get(p + "post_attention_layernorm.weight", {D});
-    w.w_gate = get_matrix(p + "mlp.gate_proj.weight", {F, D});
-    w.w_up = get_matrix(p + "mlp.up_proj.weight", {F, D});
+    if (!c.fused) {
+      w.w_gate = get_matrix(p + "mlp.gate_proj.weight", {F, D});
+      w.w_up = get_matrix(p + "mlp.up_proj.weight", {F, D});
+    }
     w.w_down = get_matrix(p + "mlp.down_proj.weight", {D, F});
     if (c.mlp_bias) {
       w.b_gate = get(p + "mlp.gate_proj.bias", {F});

@@ -13,10 +13,10 @@
 
 namespace pcomp {
 
-enum class RopeType { Default, Linear, Dynamic, Llama3 };
+enum class RopeType { Default, Linear, Dynamic, Llama3, Yarn, LongRope };
 
 struct ModelConfig {
-  std::string architecture;  // LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM
+  std::string architecture;  // LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM | Qwen3ForCausalLM | Phi3ForCausalLM
   int dim = 0, hidden = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, vocab = 0;
   int max_pos = 0;           // max_position_embeddings: the trained window
   float eps = 1e-5f;
@@ -24,11 +24,26 @@ struct ModelConfig {
   RopeType rope_type = RopeType::Default;
   double rope_factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
-  int orig_max_pos = 0;      // llama3: original_max_position_embeddings
+  int orig_max_pos = 0;      // llama3, yarn: original_max_position_embeddings
+  // yarn (transformers' _compute_yarn_parameters): the correction range from beta_fast/beta_slow
+  // over original_max_position_embeddings (floor/ceil unless truncate is false) and the factor that
+  // multiplies cos and sin (attention_factor, or from mscale / mscale_all_dim, or 0.1 ln(factor) + 1).
+  double beta_fast = 32.0, beta_slow = 1.0;
+  bool yarn_truncate = true;
+  double attn_factor = 1.0;  // multiplies q and k after RoPE (yarn, longrope; 1 for every other rope type)
+  // longrope (Phi-3): per-pair divisors of the frequencies, short while max position + 1 of a call
+  // is <= original_max_position_embeddings, long past it.
+  std::vector<double> short_factor, long_factor;
+  // Rotated dimensions per head: int(head_dim * partial_rotary_factor) (Phi-3), else head_dim. When
+  // smaller, the loader permutes q/k rows inside each head so the rope op's pairs (i, i + head_dim/2)
+  // are HF's (i, i + rot_dim/2) and the unrotated dims get frequency 0 (dot products unchanged).
+  int rot_dim = 0;
+  bool fused = false;        // Phi-3: qkv_proj and gate_up_proj (split at load)
   bool tied = false;
   bool qkv_bias = false;     // q/k/v_proj.bias: Qwen2 always; Llama when attention_bias
   bool o_bias = false;       // o_proj.bias: Llama attention_bias
   bool mlp_bias = false;     // gate/up/down_proj.bias: Llama mlp_bias
+  bool qk_norm = false;      // q_norm/k_norm: RMSNorm over head_dim per head before RoPE (Qwen3)
   int sliding_window = 0;    // 0: none
   int bos = -1;
   std::vector<int> eos;
@@ -37,6 +52,7 @@ struct ModelConfig {
 
 struct LayerWeights {
   const float *attn_norm = nullptr, *ffn_norm = nullptr;
+  const float *q_norm = nullptr, *k_norm = nullptr;  // [head_dim] (Qwen3)
   Weight wq, wk, wv, wo, w_gate, w_up, w_down;
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
   const float *bo = nullptr, *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;

@@ -197,7 +197,21 @@ describe('config fields that change the forward pass and are not implemented are
     ['partial_rotary_factor < 1', {}, 'partial_rotary_factor', 0.5],
     ['quantization_config', {}, 'quantization_config', { quant_method: 'gptq', bits: 4 }],
     ['hidden_act other than silu', {}, 'hidden_act', 'gelu'],
-    ['rope_scaling yarn', {}, 'rope_scaling', { rope_type: 'yarn', factor: 4 }, /rope_type.*yarn/],
+    ['rope_scaling yarn with a field it does not implement', {}, 'rope_scaling',
+      { rope_type: 'yarn', factor: 4, low_freq_factor: 1 }, /"low_freq_factor" is not implemented for yarn/],
+    ['rope_scaling yarn without factor', {}, 'rope_scaling', { rope_type: 'yarn' }, /"factor"/],
+    ['rope_parameters beside rope_scaling', { ropeScaling: { rope_type: 'linear', factor: 2 } }, 'rope_parameters',
+      { rope_type: 'default', rope_theta: 10000 }, /both set/],
+    ['Phi3 longrope with short_factor of the wrong length', { architecture: 'Phi3ForCausalLM', originalMaxPositionEmbeddings: 64 },
+      'rope_scaling', { rope_type: 'longrope', short_factor: [1, 1], long_factor: [1, 1, 1, 1] }, /"short_factor" must list 4/],
+    ['Phi3 longrope with a factor (transformers versions disagree on it)', { architecture: 'Phi3ForCausalLM', originalMaxPositionEmbeddings: 64 },
+      'rope_scaling', { rope_type: 'longrope', factor: 4, short_factor: [1, 1, 1, 1], long_factor: [1, 1, 1, 1] }, /"factor" is not implemented for longrope/],
+    ['Phi3 longrope without original_max_position_embeddings', { architecture: 'Phi3ForCausalLM' },
+      'rope_scaling', { rope_type: 'longrope', short_factor: [1, 1, 1, 1], long_factor: [1, 1, 1, 1] }, /original_max_position_embeddings/],
+    ['Phi3 partial_rotary_factor leaving an odd number of rotated dims', { architecture: 'Phi3ForCausalLM' },
+      'partial_rotary_factor', 0.4, /must be even/],
+    ['mlp_bias on Qwen3 (Qwen3MLP has none)', { architecture: 'Qwen3ForCausalLM' }, 'mlp_bias', true],
+    ['Qwen3 without head_dim (Qwen3Config defaults it to 128)', { architecture: 'Qwen3ForCausalLM' }, 'head_dim', null, /128/],
     ['rope_scaling longrope', {}, 'rope_scaling', { rope_type: 'longrope', factor: 4 }, /rope_type.*longrope/],
     ['layer_types mixing full and sliding layers', { architecture: 'MistralForCausalLM', numLayers: 2 }, 'layer_types',
       ['full_attention', 'sliding_attention'], /sliding_window is not set|1 of 2 layers/],
@@ -212,6 +226,29 @@ describe('config fields that change the forward pass and are not implemented are
       if (pattern) expect(msg).toMatch(pattern);
     });
   }
+
+  for (const arch of ['Gemma2ForCausalLM', 'Gemma3ForCausalLM']) {
+    it(`${arch} (not implemented yet) is refused by name`, async () => {
+      const dir = fresh();
+      corrupt.editConfig(dir, 'architectures', [arch]);
+      const msg = await loadError(dir);
+      expectNames(msg, cfg(dir), 'architectures', arch, 'Qwen3ForCausalLM, Phi3ForCausalLM');
+    });
+  }
+
+  it('Phi3 with unfused q_proj instead of qkv_proj names the missing fused tensor', async () => {
+    const dir = fresh();
+    corrupt.editConfig(dir, 'architectures', ['Phi3ForCausalLM']);
+    const msg = await loadError(dir);
+    expectNames(msg, 'qkv_proj.weight', 'Phi3ForCausalLM');
+  });
+
+  it('Qwen3 without its q_norm tensor names the tensor', async () => {
+    const dir = fresh({ architecture: 'Qwen3ForCausalLM' });
+    corrupt.removeTensor(dir, 'model.layers.1.self_attn.q_norm.weight');
+    const msg = await loadError(dir);
+    expectNames(msg, 'model.layers.1.self_attn.q_norm.weight', 'Qwen3ForCausalLM');
+  });
 
   it('a field given twice in config.json (Python keeps the last, so which one is meant is unclear)', async () => {
     const dir = fresh();

@@ -238,13 +238,17 @@ void op_elementwise(const Backend& be, const Tol& tol) {
     View dg = b.up(g), dx = b.up(x);
     be.silu_mul(dg, b.up(u), n);
     be.add(dx, b.up(u), n);
-    std::vector<double> rg(n), rx(n);
+    View ds = b.up(u);
+    be.scale(ds, 1.2079441541679836f, n);  // YaRN's 0.1 ln(8) + 1
+    std::vector<double> rg(n), rx(n), rs(n);
     for (size_t i = 0; i < n; ++i) {
       rg[i] = double(g[i]) / (1 + std::exp(-double(g[i]))) * u[i];
       rx[i] = double(x[i]) + u[i];
+      rs[i] = double(u[i]) * double(1.2079441541679836f);
     }
     CHECK(rel(b.down<float>(dg, n), rg) < std::max(1e-6, tol.f32 / 10));
     CHECK(rel(b.down<float>(dx, n), rx) < 1e-7);
+    CHECK(rel(b.down<float>(ds, n), rs) < 1e-7);
   }
 }
 

@@ -1,11 +1,17 @@
 /**
  * The float64 reference forward pass: the test oracle for the native engine. Plain loops, no tricks,
- * nothing shared with the engine. Reads a Hugging Face Llama / Mistral / Qwen2 folder written by
+ * nothing shared with the engine. Reads a Hugging Face Llama / Mistral / Qwen2 / Qwen3 folder written by
  * model-writer.ts (or a real one such as stories260K).
  *
  * Semantics, following HF transformers:
  * - RMSNorm: w * x / sqrt(mean(x²) + eps).
- * - RoPE on q and k with explicit per-token positions, rotate_half pairing (see rope.ts).
+ * - Phi-3 (modeling_phi3.py): qkv_proj cut into q | k | v rows, gate_up_proj into gate | up;
+ *   partial_rotary_factor rotates the first int(head_dim * factor) dims of each head (rotate_half
+ *   over those), the rest pass; longrope frequencies and attention factor (rope.ts).
+ * - Qwen3 (modeling_qwen3.py): q_norm / k_norm, an RMSNorm over head_dim with its own [head_dim]
+ *   weight, on every query and key head before RoPE.
+ * - RoPE on q and k with explicit per-token positions, rotate_half pairing (see rope.ts); yarn's
+ *   attention factor multiplies cos and sin, so both rotated q and k.
  * - GQA: query head h reads KV head floor(h / (num_heads / num_kv_heads)).
  * - Attention in a step: token i sees every entry already in the cache plus the step's tokens 0..i
  *   (causal by order within the step, like HF's cache_position, whatever the position ids are).
@@ -15,7 +21,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyRope, inverseFrequencies, type RopeConfig, type RopeScalingConfig } from './rope.js';
+import { applyRope, attentionScaling, inverseFrequencies, type RopeConfig, type RopeScalingConfig } from './rope.js';
 import { parseSafetensors, readTensor, type SafetensorsFile } from './safetensors.js';
 
 export interface ReferenceConfig {
@@ -61,9 +67,12 @@ export interface LayerWeights {
   down: Float64Array;
   inputNorm: Float64Array;
   postNorm: Float64Array;
+  /** Qwen3's per-head q_norm / k_norm weights [head_dim] (absent: none). */
+  qNorm?: Float64Array | null;
+  kNorm?: Float64Array | null;
 }
 
-function parseRopeScaling(raw: unknown): RopeScalingConfig | null {
+function parseRopeScaling(raw: unknown, maxPositionEmbeddings: number, config: Record<string, any> = {}): RopeScalingConfig | null {
   if (raw === null || raw === undefined) return null;
   const r = raw as Record<string, number | string>;
   const type = (r.rope_type ?? r.type) as string;
@@ -76,6 +85,40 @@ function parseRopeScaling(raw: unknown): RopeScalingConfig | null {
       lowFreqFactor: Number(r.low_freq_factor),
       highFreqFactor: Number(r.high_freq_factor),
       originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings),
+    };
+  }
+  if (type === 'longrope' || type === 'su') {
+    // Phi-3: factor = max_position_embeddings / original window; default attention factor
+    // sqrt(1 + ln(factor) / ln(original window)) for factor > 1.
+    const original = Number(r.original_max_position_embeddings ?? config.original_max_position_embeddings);
+    const factor = maxPositionEmbeddings / original;
+    const given = r.attention_factor as number | undefined | null;
+    return {
+      type: 'longrope',
+      shortFactor: (r.short_factor as unknown as number[]).map(Number),
+      longFactor: (r.long_factor as unknown as number[]).map(Number),
+      originalMaxPositionEmbeddings: original,
+      attentionFactor: given !== undefined && given !== null ? Number(given) : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original)),
+    };
+  }
+  if (type === 'yarn') {
+    // transformers' _compute_yarn_parameters: Python `or` defaults for the betas; get_mscale(s, m) =
+    // 0.1 m ln(s) + 1 for s > 1, else 1.
+    const factor = Number(r.factor);
+    const mscale = (s: number, m: number) => (s <= 1 ? 1 : 0.1 * m * Math.log(s) + 1);
+    const given = r.attention_factor as number | undefined | null;
+    const ms = r.mscale as number | undefined;
+    const msAll = r.mscale_all_dim as number | undefined;
+    const attentionFactor =
+      given !== undefined && given !== null ? Number(given) : ms && msAll ? mscale(factor, ms) / mscale(factor, msAll) : mscale(factor, 1);
+    return {
+      type,
+      factor,
+      originalMaxPositionEmbeddings: Number(r.original_max_position_embeddings || maxPositionEmbeddings),
+      betaFast: Number(r.beta_fast || 32),
+      betaSlow: Number(r.beta_slow || 1),
+      truncate: (r.truncate as unknown) !== false,
+      attentionFactor,
     };
   }
   throw new Error(`oracle: rope_scaling type ${type} not implemented`);
@@ -100,10 +143,11 @@ export function readReferenceConfig(modelDir: string): ReferenceConfig {
     bosTokenId: c.bos_token_id ?? null,
     eosTokenIds: eos === null || eos === undefined ? [] : Array.isArray(eos) ? eos : [eos],
     rope: {
-      theta: c.rope_theta ?? 10000,
-      headDim,
+      theta: c.rope_theta ?? c.rope_parameters?.rope_theta ?? 10000,
+      // The rotated dims: Phi-3's partial_rotary_factor rotates int(head_dim * factor) of them.
+      headDim: Math.floor(headDim * (c.partial_rotary_factor ?? 1)),
       maxPositionEmbeddings: c.max_position_embeddings,
-      scaling: parseRopeScaling(c.rope_scaling),
+      scaling: parseRopeScaling(c.rope_scaling ?? c.rope_parameters, c.max_position_embeddings, c),
     },
   };
 }
@@ -144,6 +188,92 @@ export function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Flo
 
 export const silu = (v: number) => v / (1 + Math.exp(-v));
 
+/**
+ * One token's attention inputs: q, k, v projections (with biases where the folder has them), Qwen3's
+ * per-head q_norm / k_norm, then RoPE at `position` times the rope's attention scaling. Returns the
+ * query heads and KV heads as separate vectors and v as one [numKvHeads * headDim] row.
+ */
+export function projectHeads(
+  w: LayerWeights,
+  h: Float64Array,
+  position: number,
+  invFreq: Float64Array,
+  rope: RopeConfig,
+  c: ReferenceConfig,
+): { q: Float64Array[]; k: Float64Array[]; v: Float64Array } {
+  const d = c.headDim;
+  const q = matVec(w.q, h, c.numHeads * d, w.qBias);
+  const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
+  const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
+  const factor = attentionScaling(rope);
+  const head = (x: Float64Array, i: number, norm: Float64Array | null | undefined) => {
+    let out: Float64Array = x.slice(i * d, (i + 1) * d);
+    if (norm) out = rmsNorm(out, norm, c.rmsNormEps);
+    applyRope(out, position, invFreq);
+    if (factor !== 1) for (let e = 0; e < d; e++) out[e] *= factor;
+    return out;
+  };
+  return {
+    q: Array.from({ length: c.numHeads }, (_, i) => head(q, i, w.qNorm)),
+    k: Array.from({ length: c.numKvHeads }, (_, i) => head(k, i, w.kNorm)),
+    v,
+  };
+}
+
+/**
+ * The layer tensors of a folder (biases and q/k norms where present). Phi-3's fused qkv_proj is cut
+ * into its q, k, v rows and gate_up_proj into gate (first half) and up (second half), as
+ * Phi3Attention / Phi3MLP slice their outputs.
+ */
+export function layerWeights(tensors: Map<string, Float64Array>, l: number, need: (name: string) => Float64Array, c?: ReferenceConfig): LayerWeights {
+  const p = `model.layers.${l}`;
+  const qkv = tensors.get(`${p}.self_attn.qkv_proj.weight`);
+  const gateUp = tensors.get(`${p}.mlp.gate_up_proj.weight`);
+  if (qkv || gateUp) {
+    if (!c) throw new Error('oracle: fused projections need the config');
+    const D = c.hiddenSize;
+    const qRows = c.numHeads * c.headDim;
+    const kvRows = c.numKvHeads * c.headDim;
+    tensors = new Map(tensors);
+    if (qkv) {
+      tensors.set(`${p}.self_attn.q_proj.weight`, qkv.slice(0, qRows * D));
+      tensors.set(`${p}.self_attn.k_proj.weight`, qkv.slice(qRows * D, (qRows + kvRows) * D));
+      tensors.set(`${p}.self_attn.v_proj.weight`, qkv.slice((qRows + kvRows) * D));
+    }
+    if (gateUp) {
+      const F = c.intermediateSize;
+      tensors.set(`${p}.mlp.gate_proj.weight`, gateUp.slice(0, F * D));
+      tensors.set(`${p}.mlp.up_proj.weight`, gateUp.slice(F * D));
+    }
+    const t = tensors;
+    need = (name) => {
+      const v = t.get(name);
+      if (!v) throw new Error(`oracle: no tensor ${name}`);
+      return v;
+    };
+  }
+  return {
+    q: need(`${p}.self_attn.q_proj.weight`),
+    k: need(`${p}.self_attn.k_proj.weight`),
+    v: need(`${p}.self_attn.v_proj.weight`),
+    o: need(`${p}.self_attn.o_proj.weight`),
+    qBias: tensors.get(`${p}.self_attn.q_proj.bias`) ?? null,
+    kBias: tensors.get(`${p}.self_attn.k_proj.bias`) ?? null,
+    vBias: tensors.get(`${p}.self_attn.v_proj.bias`) ?? null,
+    oBias: tensors.get(`${p}.self_attn.o_proj.bias`) ?? null,
+    gateBias: tensors.get(`${p}.mlp.gate_proj.bias`) ?? null,
+    upBias: tensors.get(`${p}.mlp.up_proj.bias`) ?? null,
+    downBias: tensors.get(`${p}.mlp.down_proj.bias`) ?? null,
+    gate: need(`${p}.mlp.gate_proj.weight`),
+    up: need(`${p}.mlp.up_proj.weight`),
+    down: need(`${p}.mlp.down_proj.weight`),
+    inputNorm: need(`${p}.input_layernorm.weight`),
+    postNorm: need(`${p}.post_attention_layernorm.weight`),
+    qNorm: tensors.get(`${p}.self_attn.q_norm.weight`) ?? null,
+    kNorm: tensors.get(`${p}.self_attn.k_norm.weight`) ?? null,
+  };
+}
+
 /** The rest of a layer after attention: output projection and residual, then the SwiGLU MLP and residual (in place on x). */
 export function attentionOutAndMlp(x: Float64Array, attended: Float64Array, w: LayerWeights, c: ReferenceConfig): void {
   const attnOut = matVec(w.o, attended, c.hiddenSize, w.oBias ?? null);
@@ -173,27 +303,7 @@ export class ReferenceModel {
       return t;
     };
     const layers: LayerWeights[] = [];
-    for (let l = 0; l < config.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      layers.push({
-        q: need(`${p}.self_attn.q_proj.weight`),
-        k: need(`${p}.self_attn.k_proj.weight`),
-        v: need(`${p}.self_attn.v_proj.weight`),
-        o: need(`${p}.self_attn.o_proj.weight`),
-        qBias: tensors.get(`${p}.self_attn.q_proj.bias`) ?? null,
-        kBias: tensors.get(`${p}.self_attn.k_proj.bias`) ?? null,
-        vBias: tensors.get(`${p}.self_attn.v_proj.bias`) ?? null,
-        oBias: tensors.get(`${p}.self_attn.o_proj.bias`) ?? null,
-        gateBias: tensors.get(`${p}.mlp.gate_proj.bias`) ?? null,
-        upBias: tensors.get(`${p}.mlp.up_proj.bias`) ?? null,
-        downBias: tensors.get(`${p}.mlp.down_proj.bias`) ?? null,
-        gate: need(`${p}.mlp.gate_proj.weight`),
-        up: need(`${p}.mlp.up_proj.weight`),
-        down: need(`${p}.mlp.down_proj.weight`),
-        inputNorm: need(`${p}.input_layernorm.weight`),
-        postNorm: need(`${p}.post_attention_layernorm.weight`),
-      });
-    }
+    for (let l = 0; l < config.numLayers; l++) layers.push(layerWeights(tensors, l, need, config));
     const embed = need('model.embed_tokens.weight');
     const lmHead = config.tieWordEmbeddings ? embed : need('lm_head.weight');
     return new ReferenceModel(config, embed, layers, need('model.norm.weight'), lmHead);
@@ -230,16 +340,13 @@ export class ReferenceModel {
       const visibleUpTo: number[][] = [];
       for (let i = 0; i < tokens.length; i++) {
         const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
-        const q = matVec(w.q, h, c.numHeads * d, w.qBias);
-        const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
-        const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
-        for (let hq = 0; hq < c.numHeads; hq++) applyRope(q.subarray(hq * d, (hq + 1) * d), positions[i], invFreq);
+        const p = projectHeads(w, h, positions[i], invFreq, c.rope, c);
+        const q = new Float64Array(c.numHeads * d);
+        p.q.forEach((qh, hq) => q.set(qh, hq * d));
         visibleUpTo.push(
           heads.map((head, g) => {
-            const key = k.slice(g * d, (g + 1) * d);
-            applyRope(key, positions[i], invFreq);
-            head.keys.push(key);
-            head.values.push(v.slice(g * d, (g + 1) * d));
+            head.keys.push(p.k[g]);
+            head.values.push(p.v.slice(g * d, (g + 1) * d));
             return head.keys.length - 1;
           }),
         );

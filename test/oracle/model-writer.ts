@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gaussian, mulberry32 } from './prng.js';
 import { safetensorsBytes, type FileDtype, type NamedTensor } from './safetensors.js';
-import { tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
+import { qwenTokenizerConfigJson, tokenizerConfigJson, tokenizerJson } from './tokenizer-files.js';
 
-export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+export type Architecture = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'Phi3ForCausalLM';
 
 export type RopeScaling =
   | null
@@ -21,7 +21,19 @@ export type RopeScaling =
       low_freq_factor: number;
       high_freq_factor: number;
       original_max_position_embeddings: number;
-    };
+    }
+  | {
+      rope_type: 'yarn';
+      factor: number;
+      original_max_position_embeddings?: number;
+      beta_fast?: number;
+      beta_slow?: number;
+      mscale?: number;
+      mscale_all_dim?: number;
+      attention_factor?: number;
+      truncate?: boolean;
+    }
+  | { rope_type: 'longrope' | 'su'; short_factor: number[]; long_factor: number[]; attention_factor?: number };
 
 export interface TinyModelSpec {
   seed?: number;
@@ -48,15 +60,20 @@ export interface TinyModelSpec {
   weightStd?: number;
   /** false leaves out tokenizer.json and tokenizer_config.json. */
   tokenizer?: boolean;
-  /** Llama only: config.json attention_bias (q/k/v/o_proj biases, as transformers' LlamaAttention). */
+  /** Llama and Qwen3: config.json attention_bias (q/k/v/o_proj biases, as transformers' Llama/Qwen3Attention). */
   attentionBias?: boolean;
+  /** Phi3 only: partial_rotary_factor (written when given). */
+  partialRotaryFactor?: number;
+  /** Phi3 only: the top-level original_max_position_embeddings (written when given). */
+  originalMaxPositionEmbeddings?: number;
   /** Llama only: config.json mlp_bias (gate/up/down_proj biases, as transformers' LlamaMLP). */
   mlpBias?: boolean;
 }
 
-export type ResolvedSpec = Required<Omit<TinyModelSpec, 'headDim'>> & { headDim?: number };
+type Optional = 'headDim' | 'partialRotaryFactor' | 'originalMaxPositionEmbeddings';
+export type ResolvedSpec = Required<Omit<TinyModelSpec, Optional>> & Pick<TinyModelSpec, Optional>;
 
-export const DEFAULT_SPEC: Required<Omit<TinyModelSpec, 'headDim'>> = {
+export const DEFAULT_SPEC: Required<Omit<TinyModelSpec, Optional>> = {
   seed: 1,
   architecture: 'LlamaForCausalLM',
   hiddenSize: 32,
@@ -122,6 +139,32 @@ export function configJson(s: ResolvedSpec): Record<string, unknown> {
   if (s.architecture === 'MistralForCausalLM') {
     return { ...common, model_type: 'mistral', sliding_window: null };
   }
+  if (s.architecture === 'Phi3ForCausalLM') {
+    // Phi3Config: fused qkv_proj / gate_up_proj, no biases; no sliding window here.
+    return {
+      ...common,
+      model_type: 'phi3',
+      ...(s.partialRotaryFactor === undefined ? {} : { partial_rotary_factor: s.partialRotaryFactor }),
+      ...(s.originalMaxPositionEmbeddings === undefined ? {} : { original_max_position_embeddings: s.originalMaxPositionEmbeddings }),
+      sliding_window: null,
+      resid_pdrop: 0.0,
+      embd_pdrop: 0.0,
+      pad_token_id: s.eosTokenId,
+    };
+  }
+  if (s.architecture === 'Qwen3ForCausalLM') {
+    // Qwen3Config: head_dim stated (its default is 128, not hidden / heads); q/k/v/o biases only with
+    // attention_bias; sliding window shipped disabled, as Qwen3's checkpoints do.
+    return {
+      ...common,
+      head_dim: s.headDim ?? s.hiddenSize / s.numHeads,
+      model_type: 'qwen3',
+      attention_bias: s.attentionBias,
+      use_sliding_window: false,
+      sliding_window: null,
+      max_window_layers: s.numLayers,
+    };
+  }
   // Qwen2 ships a sliding_window value but disables it; q/k/v carry biases (no config flag for that).
   return {
     ...common,
@@ -144,19 +187,30 @@ export function tensorShapes(s: ResolvedSpec): { name: string; shape: number[]; 
   ];
   for (let l = 0; l < s.numLayers; l++) {
     const p = `model.layers.${l}`;
-    list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
-    list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
-    list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
-    const llamaBias = s.architecture === 'LlamaForCausalLM' && s.attentionBias;
+    const phi3 = s.architecture === 'Phi3ForCausalLM';
+    if (phi3) list.push({ name: `${p}.self_attn.qkv_proj.weight`, shape: [qDim + 2 * kvDim, H], kind: 'matrix' });
+    else {
+      list.push({ name: `${p}.self_attn.q_proj.weight`, shape: [qDim, H], kind: 'matrix' });
+      list.push({ name: `${p}.self_attn.k_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
+      list.push({ name: `${p}.self_attn.v_proj.weight`, shape: [kvDim, H], kind: 'matrix' });
+    }
+    const llamaBias = (s.architecture === 'LlamaForCausalLM' || s.architecture === 'Qwen3ForCausalLM') && s.attentionBias;
     if (s.architecture === 'Qwen2ForCausalLM' || llamaBias) {
       list.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim], kind: 'bias' });
       list.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim], kind: 'bias' });
     }
+    if (s.architecture === 'Qwen3ForCausalLM') {
+      list.push({ name: `${p}.self_attn.q_norm.weight`, shape: [headDim], kind: 'norm' });
+      list.push({ name: `${p}.self_attn.k_norm.weight`, shape: [headDim], kind: 'norm' });
+    }
     list.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, qDim], kind: 'matrix' });
     if (llamaBias) list.push({ name: `${p}.self_attn.o_proj.bias`, shape: [H], kind: 'bias' });
-    list.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H], kind: 'matrix' });
-    list.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H], kind: 'matrix' });
+    if (phi3) list.push({ name: `${p}.mlp.gate_up_proj.weight`, shape: [2 * I, H], kind: 'matrix' });
+    else {
+      list.push({ name: `${p}.mlp.gate_proj.weight`, shape: [I, H], kind: 'matrix' });
+      list.push({ name: `${p}.mlp.up_proj.weight`, shape: [I, H], kind: 'matrix' });
+    }
     list.push({ name: `${p}.mlp.down_proj.weight`, shape: [H, I], kind: 'matrix' });
     if (s.architecture === 'LlamaForCausalLM' && s.mlpBias) {
       list.push({ name: `${p}.mlp.gate_proj.bias`, shape: [I], kind: 'bias' });
@@ -178,8 +232,11 @@ export function resolveSpec(spec: TinyModelSpec): ResolvedSpec {
   const headDim = s.headDim ?? s.hiddenSize / s.numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new Error(`oracle: head_dim ${headDim} must be an even integer`);
   if (s.numHeads % s.numKvHeads !== 0) throw new Error('oracle: num_attention_heads must be a multiple of num_key_value_heads');
-  if ((s.attentionBias || s.mlpBias) && s.architecture !== 'LlamaForCausalLM') {
-    throw new Error('oracle: attentionBias / mlpBias are Llama config fields (transformers reads them for Llama only)');
+  if (s.mlpBias && s.architecture !== 'LlamaForCausalLM') {
+    throw new Error('oracle: mlpBias is a Llama config field (transformers reads it for Llama only)');
+  }
+  if (s.attentionBias && s.architecture !== 'LlamaForCausalLM' && s.architecture !== 'Qwen3ForCausalLM') {
+    throw new Error('oracle: attentionBias is a Llama / Qwen3 config field');
   }
   return s;
 }
@@ -213,8 +270,11 @@ export function writeTinyModel(dir: string, spec: TinyModelSpec = {}): WrittenMo
     JSON.stringify({ bos_token_id: s.bosTokenId, eos_token_id: s.eosTokenId, do_sample: false }, null, 2),
   );
   if (s.tokenizer) {
-    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(s.vocabSize)));
-    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(s.maxPositionEmbeddings), null, 2));
+    // Qwen3's tokenizer adds no BOS (Qwen2Tokenizer, no post-processor); the others add <s>.
+    const qwen = s.architecture === 'Qwen3ForCausalLM';
+    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(s.vocabSize, { addBos: !qwen })));
+    const tokCfg = qwen ? qwenTokenizerConfigJson(s.maxPositionEmbeddings) : tokenizerConfigJson(s.maxPositionEmbeddings);
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokCfg, null, 2));
   }
 
   const tensors = randomTensors(s);

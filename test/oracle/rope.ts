@@ -1,6 +1,6 @@
 /**
  * RoPE inverse frequencies as Hugging Face transformers computes them (modeling_rope_utils.py), in f64:
- * default, linear, dynamic (NTK) and llama3. Applied with HF's rotate_half convention: dimension i pairs
+ * default, linear, dynamic (NTK), llama3 and yarn. Applied with HF's rotate_half convention: dimension i pairs
  * with i + head_dim/2, not (2i, 2i+1).
  */
 
@@ -13,6 +13,25 @@ export type RopeScalingConfig =
       lowFreqFactor: number;
       highFreqFactor: number;
       originalMaxPositionEmbeddings: number;
+    }
+  | {
+      /** YaRN (Peng et al. 2023) as transformers' _compute_yarn_parameters defines it. */
+      type: 'yarn';
+      factor: number;
+      originalMaxPositionEmbeddings: number;
+      betaFast: number;
+      betaSlow: number;
+      truncate: boolean;
+      /** Multiplies cos and sin (so q and k): attention_factor, or from mscale / mscale_all_dim. */
+      attentionFactor: number;
+    }
+  | {
+      /** LongRoPE (Phi-3), transformers' _compute_longrope_parameters + longrope_frequency_update. */
+      type: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      originalMaxPositionEmbeddings: number;
+      attentionFactor: number;
     };
 
 export interface RopeConfig {
@@ -47,6 +66,30 @@ export function inverseFrequencies(rope: RopeConfig, seqLen: number): Float64Arr
     const base = rope.theta * ((s.factor * len) / maxPos - (s.factor - 1)) ** (dim / (dim - 2));
     return defaultInverseFrequencies(base, dim);
   }
+  if (s.type === 'longrope') {
+    // Long factors when the call's max position + 1 passes the original window, else short.
+    const ext = seqLen > s.originalMaxPositionEmbeddings ? s.longFactor : s.shortFactor;
+    return defaultInverseFrequencies(rope.theta, dim).map((f, i) => f / ext[i]!);
+  }
+  if (s.type === 'yarn') {
+    // Dimension index where a wavelength turns `rotations` times over the original window.
+    const correctionDim = (rotations: number) =>
+      (dim * Math.log(s.originalMaxPositionEmbeddings / (rotations * 2 * Math.PI))) / (2 * Math.log(rope.theta));
+    let low = correctionDim(s.betaFast);
+    let high = correctionDim(s.betaSlow);
+    if (s.truncate) {
+      low = Math.floor(low);
+      high = Math.ceil(high);
+    }
+    low = Math.max(low, 0);
+    high = Math.min(high, dim - 1);
+    if (low === high) high += 0.001;
+    return defaultInverseFrequencies(rope.theta, dim).map((f, i) => {
+      const ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
+      // ramp 0: the pair keeps its frequency (extrapolation); ramp 1: divided by factor (interpolation).
+      return f * (1 - ramp) + (f / s.factor) * ramp;
+    });
+  }
   // llama3 (HF `_compute_llama3_parameters`): long wavelengths are divided by factor, short ones kept,
   // the band in between interpolated smoothly.
   const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
@@ -60,9 +103,18 @@ export function inverseFrequencies(rope: RopeConfig, seqLen: number): Float64Arr
   });
 }
 
-/** Rotates one head vector in place to `position`: x*cos + rotate_half(x)*sin. */
+/** What multiplies cos and sin (transformers' attention_scaling): yarn's attention factor, else 1. */
+export function attentionScaling(rope: RopeConfig): number {
+  const s = rope.scaling;
+  return s?.type === 'yarn' || s?.type === 'longrope' ? s.attentionFactor : 1;
+}
+
+/**
+ * Rotates one head vector in place to `position`: x*cos + rotate_half(x)*sin on its first
+ * 2 * invFreq.length dims (all of them, or Phi-3's partial rotary dims); the rest pass unchanged.
+ */
 export function applyRope(x: Float64Array, position: number, invFreq: Float64Array): void {
-  const half = x.length / 2;
+  const half = invFreq.length;
   for (let i = 0; i < half; i++) {
     const angle = position * invFreq[i];
     const cos = Math.cos(angle);

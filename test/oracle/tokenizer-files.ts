@@ -22,7 +22,11 @@ function piecesAfterBytes(): string[] {
   return pieces;
 }
 
-export function tokenizerJson(vocabSize: number): object {
+/**
+ * `addBos: false` writes no post-processor, as Qwen's tokenizer.json (ByteLevel, no TemplateProcessing):
+ * encode() adds no BOS.
+ */
+export function tokenizerJson(vocabSize: number, opts: { addBos?: boolean } = {}): object {
   if (vocabSize < MIN_TOKENIZER_VOCAB) {
     throw new Error(`oracle tokenizer needs vocab_size >= ${MIN_TOKENIZER_VOCAB} (specials + 256 bytes), got ${vocabSize}`);
   }
@@ -56,7 +60,7 @@ export function tokenizerJson(vocabSize: number): object {
       ],
     },
     pre_tokenizer: null,
-    post_processor: {
+    post_processor: opts.addBos === false ? null : {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
       pair: [
@@ -97,6 +101,22 @@ const CHAT_TEMPLATE =
   "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'system' %}" +
   "{{ '<<SYS>>\\n' + message['content'] + '\\n<</SYS>>\\n\\n' }}{% else %}" +
   "{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}";
+
+/** Qwen2Tokenizer-style (Qwen2 / Qwen3): no BOS token at all, <|endoftext|>-like EOS (here </s>). */
+export function qwenTokenizerConfigJson(maxLength: number): object {
+  return {
+    add_bos_token: false,
+    add_prefix_space: false,
+    bos_token: null,
+    eos_token: '</s>',
+    unk_token: null,
+    pad_token: '</s>',
+    clean_up_tokenization_spaces: false,
+    model_max_length: maxLength,
+    tokenizer_class: 'Qwen2Tokenizer',
+    chat_template: CHAT_TEMPLATE.replace('{{ bos_token }}', ''),
+  };
+}
 
 export function tokenizerConfigJson(maxLength: number): object {
   return {

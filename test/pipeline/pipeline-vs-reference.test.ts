@@ -18,6 +18,16 @@ const one: PipelineSample = { ...sample, chunks: [sample.chunks[1]!] };
 beforeAll(async () => {
   dirs.gqa = tinyModel(tmp.dir, 'gqa');
   dirs.mha = tinyModel(tmp.dir, 'mha', { numKvHeads: 4, seed: 9 });
+  // Issue 19's families: Qwen3 (q/k norms, head_dim 16 with hidden 32 and 4 heads) with yarn.
+  dirs.qwen3yarn = tinyModel(tmp.dir, 'qwen3yarn', {
+    architecture: 'Qwen3ForCausalLM', headDim: 16, seed: 10,
+    ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32, mscale: 1, mscale_all_dim: 0.5 },
+  });
+  // Phi-3: fused projections, 12 of 16 dims rotated, LongRoPE with a 32-token original window.
+  dirs.phi3 = tinyModel(tmp.dir, 'phi3', {
+    architecture: 'Phi3ForCausalLM', numHeads: 2, numKvHeads: 1, seed: 12, partialRotaryFactor: 0.75, originalMaxPositionEmbeddings: 32,
+    ropeScaling: { rope_type: 'longrope', short_factor: [1, 1.1, 1.2, 1.3, 1.4, 1.5], long_factor: [1, 2, 3, 4, 5, 6] },
+  });
   for (const [k, d] of Object.entries(dirs)) models[k] = await EngineModel.load(d);
 });
 afterAll(() => {
@@ -66,6 +76,18 @@ describe('chunk prefill and chunk eviction match the reference', () => {
     await compare('parallelcomp', ['chunk.parallel=3', 'chunkEvict.k=2']);
   });
   it('pcw keeps every chunk', () => compare('pcw'));
+});
+
+describe('model families (issue 19) match the reference pipeline', () => {
+  it('qwen3 + yarn: parallelcomp', () => compare('parallelcomp', [], sample, 'qwen3yarn'));
+  it('qwen3 + yarn: calibration and KV eviction, expanded cache (reference)', () =>
+    compare('parallelcomp-calib-kv-reference', [...calib, 'kvEvict.capacity=8'], sample, 'qwen3yarn'));
+  it('qwen3 + yarn: full attention', () => compare('full', [], one, 'qwen3yarn'));
+  it('phi3 partial rotary + longrope: parallelcomp, calibration and KV eviction, full', async () => {
+    await compare('parallelcomp', [], sample, 'phi3');
+    await compare('parallelcomp-calib-kv', [...calib, 'kvEvict.capacity=8'], sample, 'phi3');
+    await compare('full', [], one, 'phi3');
+  });
 });
 
 describe('perplexity mode matches the reference', () => {
@@ -138,5 +160,10 @@ describe('unchunked baselines match the reference', () => {
     await compare('ntk', ['rope.factor=3'], one);
     await compare('pi', ['rope.factor=2'], one);
     await compare('dynamic-ntk', ['rope.factor=2'], { ...one, chunks: [makeSample([300]).chunks[0]!] });
+  });
+  it('yarn: auto factor past the window, an explicit factor with other betas, and under chunks', async () => {
+    await compare('yarn', [], { ...one, chunks: [makeSample([300]).chunks[0]!] });
+    await compare('yarn', ['rope.factor=3', 'rope.betaFast=8', 'rope.betaSlow=2'], one);
+    await compare('parallelcomp', ['rope.scaling=yarn', 'rope.factor=2']);
   });
 });

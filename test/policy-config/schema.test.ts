@@ -58,7 +58,7 @@ describe('engine/knobs.json', () => {
     expect(errorOf(edited((s) => { s.extra = 1; }))).toMatch(/knobs\.json: unknown field "extra"/);
     const cases: [(s: Record<string, any>) => void, RegExp][] = [
       [(s) => { knobAt(s, 'kvEvict.kernel').default = 4; }, /knobs\[\d+\] "kvEvict\.kernel": field "default" 4 is not a valid value/],
-      [(s) => { s.knobs.push({ ...s.knobs[3] }); }, /"chunk\.enabled": key appears twice/],
+      [(s) => { s.knobs.push({ ...knobAt(s, 'chunk.enabled') }); }, /"chunk\.enabled": key appears twice/],
       [(s) => { knobAt(s, 'calib.gqa').values = []; }, /"calib\.gqa": field "values" must be a non-empty list of distinct strings/],
       [(s) => { knobAt(s, 'snapkv.window').maximum = 3; }, /"snapkv\.window": unknown field "maximum"/],
       [(s) => { knobAt(s, 'snapkv.window').type = 'integer'; }, /"snapkv\.window": field "type" must be bool, int, number, enum or calib-rules/],

@@ -202,6 +202,10 @@ class Backend {
 
   // ---- attention trace (pcomp attn) -------------------------------------------------------------
   virtual void fold_bins(const FoldBinsArgs& a) const = 0;
+
+  // ---- model families' ops (Qwen3 / YaRN, issue 19) ---------------------------------------------
+  // x[i] *= s (YaRN's attention factor on q and k after RoPE).
+  virtual void scale(View x, float s, size_t n) const = 0;
 };
 
 const Backend& cpu_backend();

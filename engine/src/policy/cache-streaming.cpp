@@ -21,7 +21,9 @@ int recent_of(const RunContext& ctx) {
 namespace {
 // The RoPE table re-rotation uses, on the backend (inv_freq does not depend on the position).
 void upload_inv_freq(const Backend& be, const RopeParams& rope, int hd, DeviceArray& out) {
-  if (rope.type == RopeType::Dynamic) throw EngineError("streaming: re-rotating keys needs a RoPE that does not depend on the length");
+  // dynamic NTK and longrope (short / long factors by the call's largest position) depend on the length.
+  if (rope.type == RopeType::Dynamic || rope.type == RopeType::LongRope)
+    throw EngineError("streaming: re-rotating keys needs a RoPE that does not depend on the length (not dynamic or longrope)");
   std::vector<float> inv(hd / 2);
   rope_inv_freq(rope, hd, 0, inv.data());
   out.grow(be, inv.size() * sizeof(float));

@@ -102,6 +102,8 @@ const std::vector<Binding>& bindings() {
   static const std::vector<Binding> b = {
       {"rope.scaling", &C::rope_scaling},
       {"rope.factor", &C::rope_factor},
+      {"rope.betaFast", &C::rope_beta_fast},
+      {"rope.betaSlow", &C::rope_beta_slow},
       {"full.maxTokens", &C::full_max_tokens},
       {"chunk.enabled", &C::chunk_enabled},
       {"chunk.split", &C::chunk_split},

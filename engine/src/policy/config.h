@@ -30,8 +30,9 @@ struct PolicyConfig {
   // One member per knob of engine/knobs.json (the binding table is in config.cpp). parse_policy_config
   // sets every one from the schema's default first; these initializers only serve code that builds a
   // PolicyConfig by hand, and a native test checks that they equal the schema's defaults.
-  std::string rope_scaling = "none";  // none | ntk | dynamic-ntk | linear
+  std::string rope_scaling = "none";  // none | ntk | dynamic-ntk | linear | yarn
   double rope_factor = 0;
+  double rope_beta_fast = 32, rope_beta_slow = 1;  // yarn
   int full_max_tokens = 0;
 
   bool chunk_enabled = false;

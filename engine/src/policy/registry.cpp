@@ -20,6 +20,7 @@ std::vector<Stage> stages() {
   add("rope-ntk").rope = rope_ntk;
   add("rope-dynamic-ntk").rope = rope_dynamic_ntk;
   add("rope-linear").rope = rope_linear;
+  add("rope-yarn").rope = rope_yarn;
   add("chunk-prefill").drive = chunk_prefill;
   add("full-prefill").drive = full_prefill;
   add("chunk-evict-selfinfo").prune = chunk_evict_selfinfo;

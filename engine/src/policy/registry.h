@@ -53,6 +53,7 @@ RegionTest find_region(const std::string& name);
 RopeParams rope_ntk(const PolicyConfig&, const ModelConfig&, int);
 RopeParams rope_dynamic_ntk(const PolicyConfig&, const ModelConfig&, int);
 RopeParams rope_linear(const PolicyConfig&, const ModelConfig&, int);
+RopeParams rope_yarn(const PolicyConfig&, const ModelConfig&, int);
 void chunk_prefill(RunContext& ctx);
 void full_prefill(RunContext& ctx);
 void chunk_evict_selfinfo(RunContext& ctx, std::vector<ChunkRun>& runs, std::vector<int>& alive, int k);

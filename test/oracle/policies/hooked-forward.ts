@@ -3,8 +3,8 @@
 // chunk token they came from, and an optional query-head-expanded cache (the reference code caches
 // after repeat_kv). Without hooks it computes exactly what test/oracle/forward.ts computes (a test
 // checks this to 1e-12); it exists because that pass runs all layers in one call.
-import { attentionOutAndMlp, matVec, readAllTensors as loadTensors, readReferenceConfig, rmsNorm, type LayerWeights, type ReferenceConfig } from '../forward.js';
-import { applyRope, inverseFrequencies, type RopeConfig } from '../rope.js';
+import { attentionOutAndMlp, layerWeights, matVec, projectHeads, readAllTensors as loadTensors, readReferenceConfig, rmsNorm, type LayerWeights, type ReferenceConfig } from '../forward.js';
+import { inverseFrequencies, type RopeConfig } from '../rope.js';
 
 /** Where a cache entry came from: a chunk's input index, or (chunk -1) a re-encoded / generated token. */
 export interface EntryTag {
@@ -70,19 +70,7 @@ export class HookedModel {
       if (!v) throw new Error(`hooked-forward: ${modelDir} has no tensor ${name}`);
       return v;
     };
-    const layers = Array.from({ length: config.numLayers }, (_, l): LayerWeights => {
-      const p = `model.layers.${l}`;
-      return {
-        q: need(`${p}.self_attn.q_proj.weight`), k: need(`${p}.self_attn.k_proj.weight`),
-        v: need(`${p}.self_attn.v_proj.weight`), o: need(`${p}.self_attn.o_proj.weight`),
-        qBias: t.get(`${p}.self_attn.q_proj.bias`) ?? null, kBias: t.get(`${p}.self_attn.k_proj.bias`) ?? null,
-        vBias: t.get(`${p}.self_attn.v_proj.bias`) ?? null, oBias: t.get(`${p}.self_attn.o_proj.bias`) ?? null,
-        gateBias: t.get(`${p}.mlp.gate_proj.bias`) ?? null, upBias: t.get(`${p}.mlp.up_proj.bias`) ?? null,
-        downBias: t.get(`${p}.mlp.down_proj.bias`) ?? null,
-        gate: need(`${p}.mlp.gate_proj.weight`), up: need(`${p}.mlp.up_proj.weight`), down: need(`${p}.mlp.down_proj.weight`),
-        inputNorm: need(`${p}.input_layernorm.weight`), postNorm: need(`${p}.post_attention_layernorm.weight`),
-      };
-    });
+    const layers = Array.from({ length: config.numLayers }, (_, l): LayerWeights => layerWeights(t, l, need, config));
     const embed = need('model.embed_tokens.weight');
     return new HookedModel(config, embed, layers, need('model.norm.weight'), config.tieWordEmbeddings ? embed : need('lm_head.weight'));
   }
@@ -118,20 +106,8 @@ export class HookedModel {
       const queries: Float64Array[][] = [];
       for (let i = 0; i < tokens.length; i++) {
         const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
-        const q = matVec(w.q, h, c.numHeads * d, w.qBias);
-        const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
-        const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
-        const perHead = Array.from({ length: c.numHeads }, (_, hq) => {
-          const qh = q.slice(hq * d, (hq + 1) * d);
-          applyRope(qh, positions[i], invFreq);
-          return qh;
-        });
+        const { q: perHead, k: keys, v } = projectHeads(w, h, positions[i], invFreq, rope, c);
         queries.push(perHead);
-        const keys = Array.from({ length: c.numKvHeads }, (_, g) => {
-          const key = k.slice(g * d, (g + 1) * d);
-          applyRope(key, positions[i], invFreq);
-          return key;
-        });
         sets.forEach((set, s) => {
           const g = this.kvHeadOf(cache, s);
           set.push({ key: keys[g], value: v.slice(g * d, (g + 1) * d), tag: opts.tags[i], step: stepId, order: i });

@@ -71,9 +71,22 @@ export function ropeFor(config: Config, model: ReferenceConfig, totalLength: num
   const window = model.rope.maxPositionEmbeddings;
   const given = config['rope.factor'] as number;
   const auto = Math.max(1, totalLength / window);
-  const d = model.headDim;
+  const d = model.rope.headDim;  // the rotated dims (HF's dim = head_dim * partial_rotary_factor)
   if (scaling === 'ntk') return { ...model.rope, theta: model.rope.theta * (given || auto) ** (d / (d - 2)) };
   if (scaling === 'linear') return { ...model.rope, scaling: { type: 'linear', factor: given || auto } };
+  if (scaling === 'yarn') {
+    // rope_scaling {"rope_type": "yarn", "factor": f, "beta_fast", "beta_slow"} over the trained
+    // window: attention factor get_mscale(f) = 0.1 ln f + 1 (1 when f <= 1).
+    const factor = given || auto;
+    return {
+      ...model.rope,
+      scaling: {
+        type: 'yarn', factor, originalMaxPositionEmbeddings: window, truncate: true,
+        betaFast: config['rope.betaFast'] as number, betaSlow: config['rope.betaSlow'] as number,
+        attentionFactor: factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1,
+      },
+    };
+  }
   return { ...model.rope, scaling: { type: 'dynamic', factor: given || 1 } };
 }
 

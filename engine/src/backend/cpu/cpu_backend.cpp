@@ -109,6 +109,10 @@ void cpu_add(float* x, const float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+void cpu_scale(float* x, float s, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] *= s;
+}
+
 void cpu_log_softmax_pick(const float* logits, const int32_t* target, float* out_logprob, int32_t* out_argmax, int T,
                           int V) {
   pool().parallel_for(T, [&](int t) {
@@ -195,6 +199,7 @@ struct CpuBackend final : Backend {
   }
   void silu_mul(View gate, View up, size_t n) const override { cpu_silu_mul(P(gate), P(up), n); }
   void add(View x, View y, size_t n) const override { cpu_add(P(x), P(y), n); }
+  void scale(View x, float s, size_t n) const override { cpu_scale(P(x), s, n); }
   void embedding(View out, const DeviceWeight& table, View tokens, int T, int D) const override {
     const int32_t* tok = P<int32_t>(tokens);
     float* o = P(out);
