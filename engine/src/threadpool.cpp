@@ -7,7 +7,9 @@ namespace pcomp {
 namespace {
 thread_local bool in_pool_task = false;
 std::mutex g_pool_mu;
-std::unique_ptr<ThreadPool> g_pool;
+// Never destroyed at exit: a static destructor would join workers still inside a long op (full
+// attention over 128K tokens), so exit() — the CLI's second Ctrl-C — would wait for the op to end.
+ThreadPool* g_pool = nullptr;
 int g_threads = 0;
 }  // namespace
 
@@ -78,8 +80,8 @@ void set_threads(int n) {
   if (n <= 0) n = 1;
   std::lock_guard<std::mutex> lk(g_pool_mu);
   if (g_pool && g_threads == n) return;
-  g_pool.reset();
-  g_pool.reset(new ThreadPool(n));
+  delete g_pool;
+  g_pool = new ThreadPool(n);
   g_threads = n;
 }
 
