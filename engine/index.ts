@@ -39,6 +39,7 @@ interface NativeAddon {
   loadModel(dir: string, optionsJson?: string): Promise<NativeModel>;
   knobSchema(): string;
   resolveConfig(configJson: string): { config?: string; error?: string };
+  exitNow(code: number): void;
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,6 +68,16 @@ function native(): NativeAddon {
   checkSchemaBuild(a);
   addon = a;
   return a;
+}
+
+/**
+ * Ends the process at once with `code`. With the engine loaded, process.exit would wait for an engine
+ * call in flight to reach its next cancellation point (libuv joins its worker threads at exit), so
+ * the addon ends the process without teardown; 'exit' handlers and finally blocks do not run.
+ */
+export function exitNow(code: number): never {
+  if (addon) addon.exitNow(code);
+  process.exit(code);
 }
 
 /** The engine embeds engine/knobs.json at build time: an engine built from another version is refused. */

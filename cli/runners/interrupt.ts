@@ -1,5 +1,9 @@
 // Ctrl-C handling: the first SIGINT aborts the engine call in flight (the native side stops
-// between layers/tokens) so finished work stays on disk; a second one exits at once.
+// between layers/tokens) so finished work stays on disk; a second one exits at once, even while
+// an engine op is still running (a layer of full attention at 128K takes minutes).
+import { writeSync } from 'node:fs';
+import { exitNow } from '../../engine/index.js';
+
 export async function withInterrupt<T>(f: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   let count = 0;
@@ -8,7 +12,14 @@ export async function withInterrupt<T>(f: (signal: AbortSignal) => Promise<T>): 
     if (count === 1) {
       process.stderr.write('\npcomp: interrupting after the current step (Ctrl-C again to quit now)\n');
       ac.abort();
-    } else process.exit(130);
+    } else {
+      try {
+        writeSync(2, 'pcomp: stopped\n');
+      } catch {
+        // stderr closed: exit all the same
+      }
+      exitNow(130);
+    }
   };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);

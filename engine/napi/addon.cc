@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -470,6 +471,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               }));
   exports.Set("getThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
                 return Napi::Number::New(i.Env(), pcomp_get_threads());
+              }));
+  // Ends the process now: exit() would run libuv's and the engine's teardown, which joins threads
+  // still inside a long op (one layer of full attention over 128K tokens takes minutes).
+  exports.Set("exitNow", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+                std::_Exit(i[0].As<Napi::Number>().Int32Value());
+                return i.Env().Undefined();
               }));
   return exports;
 }

@@ -1,6 +1,7 @@
 // Ctrl-C in the middle of `pcomp ppl`: the process stops with exit 130 keeping every finished line,
 // the manifest says the session was interrupted, and the same command finishes the rest, each
-// document landing exactly once per config and length.
+// document landing exactly once per config and length. A second Ctrl-C ends the process at once,
+// even while one engine op (a layer of full attention over 64K tokens) is still running.
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,4 +50,33 @@ describe('pcomp ppl interrupted and resumed', () => {
     expect(again.stdout).toMatch(new RegExp(`\\(${done} already done, resuming\\)`));
     for (const c of CONFIGS) for (const l of LENGTHS) expect(readNll(out, c, l).map((line) => line._id).sort()).toEqual([...ids].sort());
   }, 180_000);
+
+  it('a second Ctrl-C exits at once while full attention over 64K tokens is running', async () => {
+    const root = tempRoot();
+    const env = { ...cliEnv(path.join(root, 'cache')), HF_HUB_OFFLINE: '1' };
+    const args = ['ppl', '--model', 'builtin:tiny', '--len', '64k', '--config', 'full', '--samples', '1', '--out', path.join(root, 'run')];
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/pcomp.js'), ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => { out += String(b); });
+    child.stderr.on('data', (b) => { out += String(b); });
+    let secondAt = 0;
+    const code = await new Promise<number | null>((resolve) => {
+      const poll = setInterval(() => {
+        if (!out.includes('→')) return;  // the run's plan line: the document is read, the engine starts
+        clearInterval(poll);
+        // Full attention over 64K tokens runs for minutes on 2 cores; 4 s in, the engine is inside it.
+        setTimeout(() => {
+          child.kill('SIGINT');
+          setTimeout(() => { secondAt = Date.now(); child.kill('SIGINT'); }, 300);
+        }, 4000);
+      }, 50);
+      child.on('exit', (c) => { clearInterval(poll); resolve(c); });
+    });
+    const waited = Date.now() - secondAt;
+    expect(code, out).toBe(130);
+    expect(out).toMatch(/interrupting after the current step[\s\S]*pcomp: stopped/);
+    expect(secondAt).toBeGreaterThan(0);
+    // Before, exit() joined the engine's threads and waited for the layer to end (88 s measured at 64K).
+    expect(waited, out).toBeLessThan(10_000);
+  }, 120_000);
 });
