@@ -128,6 +128,24 @@ struct CalibArgs {
   View count;                       // [rows] i32
 };
 
+// ---- attention over parts (Dual Chunk Attention, ChunkLlama) -----------------------------------
+// One softmax over the union of P parts: part p's query rows q[p] (each RoPE'd at its own remapped
+// position) see keys [lo[p*n_q + r], hi[p*n_q + r]) of every set (an empty range adds nothing), so
+// out[r] = sum over parts and their keys of softmax(scale * q_p[r] . k_j) v_j, exactly as one
+// attention whose score of key j comes from the part that covers it. Query head h reads set
+// h / (n_heads / n_kv_heads). A row no part covers gets zeros.
+struct AttentionPartsArgs {
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;
+  int n_q = 0, n_parts = 0;
+  const View* q = nullptr;          // per part: [n_q, n_heads*head_dim] f32
+  const int32_t* lo = nullptr;      // host [n_parts * n_q]
+  const int32_t* hi = nullptr;      // host [n_parts * n_q]
+  Buffer* const* k = nullptr;       // per set: rows in kv_type()
+  Buffer* const* v = nullptr;
+  View out;                         // [n_q, n_heads*head_dim] f32
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -185,6 +203,9 @@ class Backend {
   // ascending, into out[r * n ..) (i32). k: host, clamped to [0, n].
   virtual void topk(View scores, int rows, int n, const int* k, View out) const = 0;
   virtual void calib_outliers(const CalibArgs& a) const = 0;
+
+  // ---- baselines' ops (ChunkLlama) ----------------------------------------------------------
+  virtual void attention_parts(const AttentionPartsArgs& a) const = 0;
 };
 
 const Backend& cpu_backend();

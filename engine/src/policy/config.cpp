@@ -149,6 +149,9 @@ const std::vector<Binding>& bindings() {
       {"snapkv.capacity", &C::snapkv_capacity},
       {"snapkv.kernel", &C::snapkv_kernel},
       {"snapkv.pooling", &C::snapkv_pooling},
+      {"dca.enabled", &C::dca},
+      {"dca.chunkSize", &C::dca_chunk_size},
+      {"dca.localWindow", &C::dca_local_window},
   };
   return b;
 }

@@ -70,6 +70,8 @@ struct PolicyConfig {
   bool snapkv = false;
   int snapkv_window = 8, snapkv_capacity = 0, snapkv_kernel = 7;
   std::string snapkv_pooling = "max";
+  bool dca = false;
+  int dca_chunk_size = 0, dca_local_window = 0;
 };
 
 // The knob schema as the engine reads it.

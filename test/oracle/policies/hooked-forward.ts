@@ -49,6 +49,12 @@ export interface StepOptions {
   /** Runs per layer after k/v are appended, before attention. */
   beforeAttention?: (view: LayerView) => void;
   rope?: RopeConfig;
+  /**
+   * Replaces softmax attention for query head `head` of step token `token`: gets the query before
+   * RoPE, the head's cache set (this step's entries appended) and the step's inverse frequencies;
+   * returns the head's attended vector (head_dim values).
+   */
+  attend?: (a: { layer: number; token: number; head: number; rawQuery: Float64Array; set: CacheSet; stepTokens: number; invFreq: Float64Array }) => Float64Array;
 }
 
 
@@ -116,11 +122,13 @@ export class HookedModel {
       const w = this.layers[l];
       const sets = cache.sets[l];
       const queries: Float64Array[][] = [];
+      const rawQueries: Float64Array[][] = [];
       for (let i = 0; i < tokens.length; i++) {
         const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
         const q = matVec(w.q, h, c.numHeads * d, w.qBias);
         const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
         const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
+        rawQueries.push(Array.from({ length: c.numHeads }, (_, hq) => q.slice(hq * d, (hq + 1) * d)));
         const perHead = Array.from({ length: c.numHeads }, (_, hq) => {
           const qh = q.slice(hq * d, (hq + 1) * d);
           applyRope(qh, positions[i], invFreq);
@@ -147,6 +155,10 @@ export class HookedModel {
         for (let hq = 0; hq < c.numHeads; hq++) {
           const s = this.setOf(cache, hq);
           const set = sets[s];
+          if (opts.attend) {
+            attended.set(opts.attend({ layer: l, token: i, head: hq, rawQuery: rawQueries[i][hq], set, stepTokens: tokens.length, invFreq }), hq * d);
+            continue;
+          }
           const mask = opts.mask ?? 'by-position';
           const fast = mask === 'by-position' && tailStart[s] >= 0;
           const visible = fast ? set : visibleEntries(set, stepId, i, tokens.length, mask);

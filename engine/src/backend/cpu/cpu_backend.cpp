@@ -263,6 +263,7 @@ struct CpuBackend final : Backend {
     cpu::topk(P<double>(scores), rows, n, k, P<int32_t>(out));
   }
   void calib_outliers(const CalibArgs& a) const override { cpu::calib_outliers(a); }
+  void attention_parts(const AttentionPartsArgs& a) const override { cpu::attention_parts(a); }
 };
 
 }  // namespace
