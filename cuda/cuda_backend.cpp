@@ -315,7 +315,7 @@ struct CudaBackend final : Backend {
   void attention_parts(const AttentionPartsArgs& a) const override {
     std::lock_guard<std::mutex> lock(mu);
     const int H = a.n_heads, per = H / a.n_kv_heads, P_ = a.n_parts;
-    std::vector<const float*> qs(size_t(P_));
+    std::vector<const float*> qs(static_cast<size_t>(P_));
     for (int p = 0; p < P_; ++p) qs[p] = P(a.q[p]);
     std::vector<const bf16*> kv(size_t(2) * H);
     for (int h = 0; h < H; ++h) {
