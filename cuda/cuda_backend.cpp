@@ -20,6 +20,7 @@
 #include "add.cuh"
 #include "scale.cuh"
 #include "attention.cuh"
+#include "attention_parts.cuh"
 #include "calib_outliers.cuh"
 #include "decode_attention.cuh"
 #include "device_memory.cuh"
@@ -80,6 +81,7 @@ struct CudaBackend final : Backend {
   mutable TopkWorkspace topk_ws;
   mutable CalibWorkspace calib;
   mutable DevBuf<const bf16*> heads;
+  mutable DevBuf<const float*> parts_q;
   mutable DevBuf<float> f32a, f32b;
   mutable DevBuf<bf16> bf16a, bf16b;
   mutable DevBuf<int32_t> i32a, i32b;
@@ -322,6 +324,31 @@ struct CudaBackend final : Backend {
     if (a.n_sets > 0) to_device(fold_lens.get(), a.len, sizeof(int) * a.n_sets);
     cuda::fold_bins(P<double>(a.score), a.rows, a.L, fold_rows.get(), fold_lens.get(), P<int32_t>(a.bin), a.n_bins,
                     P<double>(a.out), 0);
+    PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
+  }
+
+  // ---- baselines' ops (ChunkLlama) --------------------------------------------------------------
+  void attention_parts(const AttentionPartsArgs& a) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    const int H = a.n_heads, per = H / a.n_kv_heads, P_ = a.n_parts;
+    std::vector<const float*> qs(static_cast<size_t>(P_));
+    for (int p = 0; p < P_; ++p) qs[p] = P(a.q[p]);
+    std::vector<const bf16*> kv(size_t(2) * H);
+    for (int h = 0; h < H; ++h) {
+      kv[h] = B(a.k[h / per]);
+      kv[H + h] = B(a.v[h / per]);
+    }
+    std::vector<int32_t> ranges(size_t(2) * P_ * a.n_q);
+    std::copy(a.lo, a.lo + size_t(P_) * a.n_q, ranges.begin());
+    std::copy(a.hi, a.hi + size_t(P_) * a.n_q, ranges.begin() + size_t(P_) * a.n_q);
+    parts_q.grow(size_t(P_));
+    heads.grow(size_t(2) * H);
+    i32a.grow(ranges.size());
+    to_device(parts_q.get(), qs.data(), sizeof(const float*) * P_);
+    to_device(heads.get(), kv.data(), sizeof(const bf16*) * kv.size());
+    to_device(i32a.get(), ranges.data(), sizeof(int32_t) * ranges.size());
+    cuda::attention_parts(parts_q.get(), P_, i32a.get(), i32a.get() + size_t(P_) * a.n_q, heads.get(), heads.get() + H,
+                          a.n_q, H, a.head_dim, a.scale, P(a.out), 0);
     PCOMP_CUDA_CHECK(cudaStreamSynchronize(0));
   }
 };

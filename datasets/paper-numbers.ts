@@ -17,6 +17,7 @@ export const PAPER_ROW_OF_PRESET: Readonly<Record<string, string>> = {
   full: 'FullKV',
   'dynamic-ntk': 'Dynamic-PI',
   ntk: 'NTK-Aware',
+  chunkllama: 'ChunkLlama',
   parallelcomp: 'Ours',
   'parallelcomp-calib': 'Ours-calibration',
   'parallelcomp-kv': 'Ours-compression',
@@ -75,6 +76,7 @@ export const PPL_ROW_OF_PRESET: Readonly<Record<string, string>> = {
   full: 'base',
   'dynamic-ntk': 'Dynamic-PI',
   ntk: 'NTK-Aware',
+  chunkllama: 'ChunkLlama',
   parallelcomp: 'Ours',
 };
 

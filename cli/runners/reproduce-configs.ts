@@ -54,6 +54,7 @@ export function ibConfigs(names: readonly string[], layers: number): NamedConfig
     named('extrapolate', 'full', ['full.maxTokens=131072']),
     named('ntk'),
     named('dynamic-ntk'),
+    named('chunkllama'),
     named('streaming'),
     named('parallelcomp'),
     fitted('parallelcomp-calib', layers),

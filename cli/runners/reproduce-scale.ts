@@ -42,8 +42,8 @@ export interface ScaleOptions {
 }
 
 export const ALL_CONFIGS = {
-  ppl: ['full', 'ntk', 'dynamic-ntk', 'streaming', 'parallelcomp'],
-  ib: ['full', 'extrapolate', 'ntk', 'dynamic-ntk', 'streaming', 'parallelcomp', 'parallelcomp-calib', 'parallelcomp-kv', 'parallelcomp-calib-kv'],
+  ppl: ['full', 'ntk', 'dynamic-ntk', 'chunkllama', 'streaming', 'parallelcomp'],
+  ib: ['full', 'extrapolate', 'ntk', 'dynamic-ntk', 'chunkllama', 'streaming', 'parallelcomp', 'parallelcomp-calib', 'parallelcomp-kv', 'parallelcomp-calib-kv'],
   speed: ['parallelcomp', 'parallelcomp-kv'],
 };
 export const IB_TASKS = ['passkey', 'number_string', 'kv_retrieval'];

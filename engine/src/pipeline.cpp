@@ -100,12 +100,13 @@ pcomp_status pcomp_run(pcomp_session* s, const pcomp_sample* sample, const char*
       if (st.global) ctx.plan.global = &st;
       if (st.cache_prompt) ctx.plan.streaming = &st;
       if (st.cache_select) ctx.plan.snapkv = &st;
+      if (st.attn_hook) ctx.plan.attn = &st;
     }
     for (const CalibRule& r : cfg.calib_rules)
       if (cfg.calib && r.from > mc.n_layers)
         throw EngineError("config: calib.rules: rule " + r.region + ":" + std::to_string(r.from) + "-" + std::to_string(r.to) +
                           " starts past the model's " + std::to_string(mc.n_layers) + " layers");
-    ctx.trace.policy = cfg.chunk_enabled ? "chunked" : cfg.streaming ? "streaming" : cfg.snapkv ? "snapkv" : "full";
+    ctx.trace.policy = cfg.chunk_enabled ? "chunked" : cfg.streaming ? "streaming" : cfg.snapkv ? "snapkv" : cfg.dca ? "dca" : "full";
     ctx.trace.preset = cfg.preset;
     ctx.trace.cfg = &cfg;
     ctx.trace.cache_sets = cache.n_kv();

@@ -641,6 +641,75 @@ void op_fold_bins(const Backend& be, const Tol& tol) {
   }
 }
 
+// attention_parts: parts with their own queries and key ranges (empty, overlapping none, a row no
+// part covers) against one double-precision softmax over the union.
+void op_attention_parts(const Backend& be, const Tol& tol) {
+  struct Case { int H, KV, hd, n_q, len, parts; };
+  for (const Case& c : std::vector<Case>{{6, 3, 5, 7, 40, 3}, {4, 1, 64, 3, 130, 2}, {2, 2, 16, 5, 9, 1}}) {
+    Bufs b(be);
+    std::vector<std::vector<float>> K, V;
+    std::vector<Buffer*> kb, vb;
+    for (int h = 0; h < c.KV; ++h) {
+      K.push_back(randn(size_t(c.len) * c.hd, 70 + h, 2.f));
+      V.push_back(randn(size_t(c.len) * c.hd, 80 + h));
+      if (be.kv_type() == WeightType::BF16)
+        for (auto* m : {&K.back(), &V.back()})
+          for (float& f : *m) f = bf16_round(f);
+      kb.push_back(b.kv(K.back(), c.len, c.hd));
+      vb.push_back(b.kv(V.back(), c.len, c.hd));
+    }
+    std::vector<std::vector<float>> q;
+    std::vector<View> qv;
+    std::vector<int32_t> lo(size_t(c.parts) * c.n_q), hi(lo.size());
+    for (int p = 0; p < c.parts; ++p) {
+      q.push_back(randn(size_t(c.n_q) * c.H * c.hd, 90 + p, 2.f));
+      qv.push_back(b.up(q.back()));
+      for (int r = 0; r < c.n_q; ++r) {  // disjoint slices of the keys; row 0 of part 0 empty
+        const int w = c.len / c.parts;
+        lo[size_t(p) * c.n_q + r] = p * w + (r % 3);
+        hi[size_t(p) * c.n_q + r] = (p == 0 && r == 0) ? lo[size_t(p) * c.n_q + r] : std::min(c.len, p * w + w - (r % 2));
+      }
+    }
+    if (c.parts == 1) lo[1] = hi[1] = 0;  // a row no part covers: zeros
+    View out = b.up(std::vector<float>(size_t(c.n_q) * c.H * c.hd, 7.f));
+    AttentionPartsArgs a;
+    a.n_heads = c.H;
+    a.n_kv_heads = c.KV;
+    a.head_dim = c.hd;
+    a.scale = 1.f / std::sqrt(float(c.hd));
+    a.n_q = c.n_q;
+    a.n_parts = c.parts;
+    a.q = qv.data();
+    a.lo = lo.data();
+    a.hi = hi.data();
+    a.k = kb.data();
+    a.v = vb.data();
+    a.out = out;
+    be.attention_parts(a);
+    std::vector<double> want(size_t(c.n_q) * c.H * c.hd, 0.0);
+    for (int r = 0; r < c.n_q; ++r)
+      for (int h = 0; h < c.H; ++h) {
+        const int g = h / (c.H / c.KV);
+        std::vector<double> s;
+        std::vector<int> key;
+        for (int p = 0; p < c.parts; ++p)
+          for (int j = lo[size_t(p) * c.n_q + r]; j < hi[size_t(p) * c.n_q + r]; ++j) {
+            double d = 0;
+            for (int e = 0; e < c.hd; ++e) d += double(q[p][(size_t(r) * c.H + h) * c.hd + e]) * K[g][size_t(j) * c.hd + e];
+            s.push_back(d * a.scale);
+            key.push_back(j);
+          }
+        if (s.empty()) continue;
+        const double m = *std::max_element(s.begin(), s.end());
+        double z = 0;
+        for (double& x : s) { x = std::exp(x - m); z += x; }
+        for (size_t t = 0; t < s.size(); ++t)
+          for (int e = 0; e < c.hd; ++e) want[(size_t(r) * c.H + h) * c.hd + e] += s[t] / z * V[g][size_t(key[t]) * c.hd + e];
+      }
+    CHECK(rel(b.down<float>(out, want.size()), want) < tol.attn);
+  }
+}
+
 void run_all(const Backend& be) {
   const Tol tol = tol_of(be);
   for (int threads : {1, 2}) {
@@ -656,6 +725,7 @@ void run_all(const Backend& be) {
     op_kv_score_topk(be, tol);
     op_calib_outliers(be, tol);
     op_fold_bins(be, tol);
+    op_attention_parts(be, tol);
   }
   set_threads(0);
 }

@@ -191,7 +191,9 @@ export const silu = (v: number) => v / (1 + Math.exp(-v));
 /**
  * One token's attention inputs: q, k, v projections (with biases where the folder has them), Qwen3's
  * per-head q_norm / k_norm, then RoPE at `position` times the rope's attention scaling. Returns the
- * query heads and KV heads as separate vectors and v as one [numKvHeads * headDim] row.
+ * query heads and KV heads as separate vectors and v as one [numKvHeads * headDim] row; rawQ holds the
+ * query heads before RoPE (after the norm, times the attention scaling: q[h] is rawQ[h] rotated at
+ * `position`), which Dual Chunk Attention re-rotates at its remapped positions.
  */
 export function projectHeads(
   w: LayerWeights,
@@ -200,23 +202,30 @@ export function projectHeads(
   invFreq: Float64Array,
   rope: RopeConfig,
   c: ReferenceConfig,
-): { q: Float64Array[]; k: Float64Array[]; v: Float64Array } {
+): { q: Float64Array[]; k: Float64Array[]; v: Float64Array; rawQ: Float64Array[] } {
   const d = c.headDim;
   const q = matVec(w.q, h, c.numHeads * d, w.qBias);
   const k = matVec(w.k, h, c.numKvHeads * d, w.kBias);
   const v = matVec(w.v, h, c.numKvHeads * d, w.vBias);
   const factor = attentionScaling(rope);
-  const head = (x: Float64Array, i: number, norm: Float64Array | null | undefined) => {
+  // The head after its norm, times the attention factor (a scalar, so it commutes with the rotation).
+  const unrotated = (x: Float64Array, i: number, norm: Float64Array | null | undefined) => {
     let out: Float64Array = x.slice(i * d, (i + 1) * d);
     if (norm) out = rmsNorm(out, norm, c.rmsNormEps);
-    applyRope(out, position, invFreq);
     if (factor !== 1) for (let e = 0; e < d; e++) out[e] *= factor;
     return out;
   };
+  const rotated = (x: Float64Array) => {
+    const out = x.slice();
+    applyRope(out, position, invFreq);
+    return out;
+  };
+  const rawQ = Array.from({ length: c.numHeads }, (_, i) => unrotated(q, i, w.qNorm));
   return {
-    q: Array.from({ length: c.numHeads }, (_, i) => head(q, i, w.qNorm)),
-    k: Array.from({ length: c.numKvHeads }, (_, i) => head(k, i, w.kNorm)),
+    q: rawQ.map(rotated),
+    k: Array.from({ length: c.numKvHeads }, (_, i) => rotated(unrotated(k, i, w.kNorm))),
     v,
+    rawQ,
   };
 }
 

@@ -167,3 +167,32 @@ describe('unchunked baselines match the reference', () => {
     await compare('parallelcomp', ['rope.scaling=yarn', 'rope.factor=2']);
   });
 });
+
+describe('ChunkLlama (attn-dca) matches the reference', () => {
+  const dca = ['dca.chunkSize=10', 'dca.localWindow=3']; // chunks of 7 tokens: 28 prompt tokens span 4
+  const withEval: PipelineSample = { ...one, evaluate: randomEval(12) };
+  it('intra-, successive- and inter-chunk parts over prompt, eval tokens and decoding', async () => {
+    await compare('chunkllama', dca, withEval);
+    await compare('chunkllama', ['dca.chunkSize=9', 'dca.localWindow=4'], withEval, 'mha');
+  });
+  it('the successive query position capped at the chunk size (w > 1) and a long prompt', () =>
+    compare('chunkllama', ['dca.chunkSize=12', 'dca.localWindow=6'], { ...one, chunks: [makeSample([90]).chunks[0]!] }));
+  it('degenerate: one chunk is full attention exactly', async () => {
+    const big = ['dca.chunkSize=200', 'dca.localWindow=8'];
+    const { got } = await compare('chunkllama', big, withEval);
+    const full = await engineRun(models.gqa!, withEval, config('full'), withEval.evaluate);
+    expect(Array.from(got.tokens)).toEqual(Array.from(full.tokens));
+    got.trace.finalTopLogits.forEach(([id, v], i) => {
+      expect(full.trace.finalTopLogits[i]![0]).toBe(id);
+      expect(Math.abs(v - full.trace.finalTopLogits[i]![1])).toBeLessThan(1e-4);
+    });
+    got.nll.forEach((v, i) => expect(Math.abs(v - full.nll[i]!)).toBeLessThan(1e-4));
+    const refFull = referencePipeline(dirs.gqa!, withEval, config('full'));
+    const refDca = referencePipeline(dirs.gqa!, withEval, config('chunkllama', big));
+    refDca.finalLogits.forEach((v, i) => expect(Math.abs(v - refFull.finalLogits[i]!)).toBeLessThan(1e-9));
+  });
+});
+
+function randomEval(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => 3 + ((i * 37 + 11) % 290));
+}

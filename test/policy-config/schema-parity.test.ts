@@ -177,7 +177,7 @@ describe('knob schema parity (TypeScript vs the engine)', () => {
   });
 
   it('every combination of stage switches, RoPE baseline and calibration placement: same pipeline or same refusal', () => {
-    const switches = ['chunk.enabled', 'chunkEvict.enabled', 'kvEvict.enabled', 'calib.enabled', 'streaming.enabled', 'snapkv.enabled', 'trace.attention'];
+    const switches = ['chunk.enabled', 'chunkEvict.enabled', 'kvEvict.enabled', 'calib.enabled', 'streaming.enabled', 'snapkv.enabled', 'dca.enabled', 'trace.attention'];
     const scaling = KNOBS.find((k) => k.key === 'rope.scaling')!;
     const calibStage = KNOBS.find((k) => k.key === 'calib.stage')!;
     if (scaling.type.kind !== 'enum' || calibStage.type.kind !== 'enum') throw new Error('rope.scaling / calib.stage are enums');

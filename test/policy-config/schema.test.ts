@@ -37,7 +37,7 @@ describe('engine/knobs.json', () => {
     const s = loadSchema();
     expect(s.knobs.map((k) => k.key)).toEqual(KNOBS.map((k) => k.key));
     expect(STAGES.map((t) => t.key)).toEqual(['rope-{rope.scaling}', 'full-prefill', 'cache-streaming', 'cache-snapkv', 'chunk-prefill',
-      'chunk-evict-{chunkEvict.method}', 'kv-evict-{kvEvict.method}', 'attn-calib-{calib.method}', 'global-reencode', 'trace-attention']);
+      'chunk-evict-{chunkEvict.method}', 'kv-evict-{kvEvict.method}', 'attn-calib-{calib.method}', 'global-reencode', 'attn-dca', 'trace-attention']);
     expect(KNOBS.filter((k) => k.host).map((k) => k.key)).toEqual(['chunk.split', 'chunk.budget', 'chunk.count']);
     expect(KNOBS.find((k) => k.key === 'chunk.parallel')!.default).toBe(8);
   });

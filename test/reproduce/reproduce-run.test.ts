@@ -46,14 +46,14 @@ describe('pcomp reproduce on a seeded model', () => {
 
   it('measures every config at every length: T-IB accuracy, T-PPL perplexity, T-speed timings', () => {
     const ib = csvRows(path.join(out, 't-ib.csv'));
-    expect(ib).toHaveLength(9 * 3 * 2);
+    expect(ib).toHaveLength(10 * 3 * 2);
     for (const [, , , , accuracy, samples] of ib) {
       expect(Number(accuracy)).toBeGreaterThanOrEqual(0);
       expect(Number(accuracy)).toBeLessThanOrEqual(100);
       expect(samples).toBe('2');
     }
     const ppl = csvRows(path.join(out, 't-ppl.csv'));
-    expect(ppl.map((r) => `${r[0]}@${r[1]}`)).toEqual(['full', 'ntk', 'dynamic-ntk', 'streaming', 'parallelcomp'].flatMap((c) => [`${c}@256`, `${c}@1024`]));
+    expect(ppl.map((r) => `${r[0]}@${r[1]}`)).toEqual(['full', 'ntk', 'dynamic-ntk', 'chunkllama', 'streaming', 'parallelcomp'].flatMap((c) => [`${c}@256`, `${c}@1024`]));
     for (const r of ppl) expect(Number(r[3])).toBeGreaterThan(1);
     const speed = csvRows(path.join(out, 't-speed.csv'));
     expect(speed.map((r) => `${r[0]}/${r[1]}`)).toEqual([1, 4, 16].flatMap((p) => ['parallelcomp', 'parallelcomp-kv'].map((c) => `${c}/${p}`)));

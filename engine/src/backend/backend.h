@@ -142,6 +142,24 @@ struct FoldBinsArgs {
   View out;
 };
 
+// ---- attention over parts (Dual Chunk Attention, ChunkLlama) -----------------------------------
+// One softmax over the union of P parts: part p's query rows q[p] (each RoPE'd at its own remapped
+// position) see keys [lo[p*n_q + r], hi[p*n_q + r]) of every set (an empty range adds nothing), so
+// out[r] = sum over parts and their keys of softmax(scale * q_p[r] . k_j) v_j, exactly as one
+// attention whose score of key j comes from the part that covers it. Query head h reads set
+// h / (n_heads / n_kv_heads). A row no part covers gets zeros.
+struct AttentionPartsArgs {
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;
+  int n_q = 0, n_parts = 0;
+  const View* q = nullptr;          // per part: [n_q, n_heads*head_dim] f32
+  const int32_t* lo = nullptr;      // host [n_parts * n_q]
+  const int32_t* hi = nullptr;      // host [n_parts * n_q]
+  Buffer* const* k = nullptr;       // per set: rows in kv_type()
+  Buffer* const* v = nullptr;
+  View out;                         // [n_q, n_heads*head_dim] f32
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -206,6 +224,9 @@ class Backend {
   // ---- model families' ops (Qwen3 / YaRN, issue 19) ---------------------------------------------
   // x[i] *= s (YaRN's attention factor on q and k after RoPE).
   virtual void scale(View x, float s, size_t n) const = 0;
+
+  // ---- baselines' ops (ChunkLlama) ----------------------------------------------------------
+  virtual void attention_parts(const AttentionPartsArgs& a) const = 0;
 };
 
 const Backend& cpu_backend();

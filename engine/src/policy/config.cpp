@@ -157,6 +157,9 @@ const std::vector<Binding>& bindings() {
       {"trace.after", &C::trace_after},
       {"trace.sinkSize", &C::trace_sink},
       {"trace.recentSize", &C::trace_recent},
+      {"dca.enabled", &C::dca},
+      {"dca.chunkSize", &C::dca_chunk_size},
+      {"dca.localWindow", &C::dca_local_window},
   };
   return b;
 }

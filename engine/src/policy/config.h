@@ -76,6 +76,8 @@ struct PolicyConfig {
   bool trace_attention = false;
   int trace_window = 8, trace_bins = 64, trace_sink = 100, trace_recent = 100;
   std::string trace_after = "calib";
+  bool dca = false;
+  int dca_chunk_size = 0, dca_local_window = 0;
 };
 
 // The knob schema as the engine reads it.

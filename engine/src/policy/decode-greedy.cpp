@@ -37,7 +37,7 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     ctx.nll.push_back(float(nll_of(last_logits, smp.eval_tokens[0])));
     std::vector<int32_t> pos(n), targets(n, -1);
     std::vector<float> lp(n, 0.f);
-    for (int i = 0; i < n; ++i) pos[i] = next_pos + i;
+    for (int i = 0; i < n; ++i) pos[i] = ctx.position(next_pos + i);
     for (int i = 0; i + 1 < n; ++i) targets[i] = smp.eval_tokens[i + 1];
     SeqInput it;
     it.seq = seq;
@@ -46,7 +46,7 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     it.n = n;
     it.targets = targets.data();
     it.target_logprob = lp.data();
-    ctx.run_forward({it}, LogitsMode::None, nullptr, nullptr);
+    ctx.run_forward({it}, LogitsMode::None, nullptr, ctx.attn_hook);
     for (int i = 0; i + 1 < n; ++i) ctx.nll.push_back(-lp[i]);
     ctx.trace.eval_positions = pos;
     // Scored, not kept: decoding continues from the prompt, as if the eval tokens had not been fed
@@ -71,7 +71,7 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     if (stop) break;
     ctx.tokens.push_back(best);
     // The position the token enters at (streaming: a cache slot, after the cache made room).
-    int32_t pos = ctx.plan.streaming ? ctx.plan.streaming->cache_roll(ctx, seq) : next_pos + t;
+    int32_t pos = ctx.plan.streaming ? ctx.plan.streaming->cache_roll(ctx, seq) : ctx.position(next_pos + t);
     ctx.trace.generated_positions.push_back(pos);
     ctx.report("decode", t + 1, smp.max_new_tokens);
     if (t + 1 == smp.max_new_tokens) break;
@@ -80,7 +80,7 @@ void eval_and_decode(RunContext& ctx, int seq, std::vector<float> last_logits, i
     it.tokens = &ctx.tokens.back();
     it.positions = &pos;
     it.n = 1;
-    ctx.run_forward(step, LogitsMode::Last, &last_logits, nullptr);
+    ctx.run_forward(step, LogitsMode::Last, &last_logits, ctx.attn_hook);
   }
 }
 

@@ -2,6 +2,7 @@
 //   full         middle truncation to full.maxTokens (head half + tail half, as LongBench)
 //   rope-*       the same with a RoPE override (ntk, dynamic-ntk, linear = pi)
 //   cache-snapkv     after the prefill, each KV head keeps its top-scored prefix tokens plus the window
+//   attn-dca         ChunkLlama's dual chunk attention (positions remapped, attention replaced by its hook)
 //   cache-streaming  the first `sink` and the last `window` prompt tokens, at positions 0..
 #include <algorithm>
 
@@ -59,7 +60,9 @@ void full_prefill(RunContext& ctx) {
 
   const int seq = ctx.cache.new_seq(L);
   std::vector<int32_t> pos(L);
-  for (int i = 0; i < L; ++i) pos[i] = i;
+  for (int i = 0; i < L; ++i) pos[i] = ctx.position(i);
+  std::unique_ptr<LayerHook> attn = ctx.plan.attn ? ctx.plan.attn->attn_hook(ctx) : nullptr;
+  ctx.attn_hook = attn.get();
   SeqInput it;
   it.seq = seq;
   it.tokens = prompt.data();
@@ -75,7 +78,9 @@ void full_prefill(RunContext& ctx) {
   }
   std::vector<float> logits;
   ctx.report("prefill", 0, 1);
-  ctx.run_forward({it}, LogitsMode::Last, &logits, ctx.plan.snapkv || cfg.trace_attention ? &snap : nullptr);
+  // DCA replaces the prompt's attention through ctx.attn_hook; snapkv and the trace observe through
+  // `snap` (knobs.json's rules refuse dca.enabled with snapkv.enabled or trace.attention).
+  ctx.run_forward({it}, LogitsMode::Last, &logits, ctx.plan.snapkv || cfg.trace_attention ? &snap : ctx.attn_hook);
   ctx.report("prefill", 1, 1);
   ctx.trace.bytes_after_prefill = ctx.cache.bytes();
   const int sets = ctx.sets();
@@ -94,6 +99,7 @@ void full_prefill(RunContext& ctx) {
   ctx.trace.question_start = qs;
   for (int i = qs; i < L; ++i) ctx.trace.question_positions.push_back(i);
   eval_and_decode(ctx, seq, logits, L);
+  ctx.attn_hook = nullptr;
 }
 
 }  // namespace pcomp

@@ -31,6 +31,9 @@ std::vector<Stage> stages() {
   streaming.cache_prompt = cache_streaming_prompt;
   streaming.cache_roll = cache_streaming_roll;
   add("cache-snapkv").cache_select = cache_snapkv_select;
+  Stage& dca = add("attn-dca");
+  dca.position = attn_dca_position;
+  dca.attn_hook = attn_dca_hook;
   add("trace-attention");  // observation only: the drivers record it (trace-attention.cpp)
   return t;
 }

@@ -2,6 +2,7 @@
 // (`<stage>-<method>`, also its file name here), and the knob-valued sub-methods (scorers, pooling,
 // regions) by their knob values. Unknown names are errors that name the key.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct Stage {
   // cache-snapkv: per cache set, the prompt entries kept after the prefill (chosen inside it, per layer).
   std::vector<std::vector<int32_t>> (*cache_select)(const RunContext& ctx, int layer, View q, int n_q,
                                                     int seq) = nullptr;
+  // attn-dca: the position a prompt/eval/decode token at absolute index p enters at, and the hook
+  // that replaces the attention of every layer (made once per run, owned by the caller).
+  int32_t (*position)(const RunContext& ctx, int p) = nullptr;
+  std::unique_ptr<LayerHook> (*attn_hook)(RunContext& ctx) = nullptr;
 };
 
 // The registry entry for `key`; EngineError naming it when there is none.
@@ -56,6 +61,8 @@ RopeParams rope_linear(const PolicyConfig&, const ModelConfig&, int);
 RopeParams rope_yarn(const PolicyConfig&, const ModelConfig&, int);
 void chunk_prefill(RunContext& ctx);
 void full_prefill(RunContext& ctx);
+int32_t attn_dca_position(const RunContext& ctx, int p);
+std::unique_ptr<LayerHook> attn_dca_hook(RunContext& ctx);
 void chunk_evict_selfinfo(RunContext& ctx, std::vector<ChunkRun>& runs, std::vector<int>& alive, int k);
 void kv_evict_cumattn(RunContext& ctx, ChunkRun& run, int layer, View q, int n_q, int seq, int min_chunk);
 void attn_calib_bias(CalibHook& hook, const CalibRule& rule, int layer, View q, int n_q, KVCache& cache, int seq);

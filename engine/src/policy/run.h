@@ -67,7 +67,7 @@ struct Trace {
 // The stages a run composes, resolved from the config's pipeline keys.
 struct Plan {
   const Stage *rope = nullptr, *driver = nullptr, *chunk_evict = nullptr, *kv_evict = nullptr, *calib = nullptr,
-              *global = nullptr, *streaming = nullptr, *snapkv = nullptr;
+              *global = nullptr, *streaming = nullptr, *snapkv = nullptr, *attn = nullptr;
 };
 
 struct RunContext {
@@ -97,6 +97,10 @@ struct RunContext {
   void set_rope(int total_length) {
     rope = plan.rope ? plan.rope->rope(cfg, model.cfg, total_length) : RopeParams::from_config(model.cfg);
   }
+  // attn-*: the hook replacing attention in every forward of the run (null: the backend's attention),
+  // and the position the token at absolute index p enters at (p itself without such a stage).
+  LayerHook* attn_hook = nullptr;
+  int32_t position(int p) const { return plan.attn ? plan.attn->position(*this, p) : p; }
   void poll();  // throws Cancelled when the session's cancel flag is up
   void report(const char* stage, int done, int total) {
     if (progress) progress(user, stage, done, total);

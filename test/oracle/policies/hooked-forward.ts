@@ -49,6 +49,12 @@ export interface StepOptions {
   /** Runs per layer after k/v are appended, before attention. */
   beforeAttention?: (view: LayerView) => void;
   rope?: RopeConfig;
+  /**
+   * Replaces softmax attention for query head `head` of step token `token`: gets the query before
+   * RoPE, the head's cache set (this step's entries appended) and the step's inverse frequencies;
+   * returns the head's attended vector (head_dim values).
+   */
+  attend?: (a: { layer: number; token: number; head: number; rawQuery: Float64Array; set: CacheSet; stepTokens: number; invFreq: Float64Array }) => Float64Array;
 }
 
 
@@ -104,9 +110,11 @@ export class HookedModel {
       const w = this.layers[l];
       const sets = cache.sets[l];
       const queries: Float64Array[][] = [];
+      const rawQueries: Float64Array[][] = [];
       for (let i = 0; i < tokens.length; i++) {
         const h = rmsNorm(states[i], w.inputNorm, c.rmsNormEps);
-        const { q: perHead, k: keys, v } = projectHeads(w, h, positions[i], invFreq, rope, c);
+        const { q: perHead, k: keys, v, rawQ } = projectHeads(w, h, positions[i], invFreq, rope, c);
+        rawQueries.push(rawQ);
         queries.push(perHead);
         sets.forEach((set, s) => {
           const g = this.kvHeadOf(cache, s);
@@ -123,6 +131,10 @@ export class HookedModel {
         for (let hq = 0; hq < c.numHeads; hq++) {
           const s = this.setOf(cache, hq);
           const set = sets[s];
+          if (opts.attend) {
+            attended.set(opts.attend({ layer: l, token: i, head: hq, rawQuery: rawQueries[i][hq], set, stepTokens: tokens.length, invFreq }), hq * d);
+            continue;
+          }
           const mask = opts.mask ?? 'by-position';
           const fast = mask === 'by-position' && tailStart[s] >= 0;
           const visible = fast ? set : visibleEntries(set, stepId, i, tokens.length, mask);

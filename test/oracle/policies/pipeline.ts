@@ -8,7 +8,8 @@ import type { RopeConfig } from '../rope.js';
 import { calibrateLayer, type CalibLayerSettings } from './calib-layer.js';
 import { chunkScore, selectChunks, type ChunkScoreMode } from './chunk-evict.js';
 import { globalStage, type GlobalBos } from './global-stage.js';
-import { HookedModel, type CacheSet, type Entry, type HookedCache, type LayerView, type MaskMode } from './hooked-forward.js';
+import { HookedModel, type CacheSet, type Entry, type HookedCache, type LayerView, type MaskMode, type StepOptions } from './hooked-forward.js';
+import { dcaAttend, dcaPosition, dcaSizes } from './attn-dca.js';
 import { kvEvict, snapkvWholePrompt, type KvGqa, type Pooling } from './kv-evict.js';
 import type { CalibGqa, CalibRegion } from './attn-calib.js';
 import { traceLayer, type TraceLayer, type TraceSettings } from './attention-trace.js';
@@ -90,23 +91,33 @@ export function ropeFor(config: Config, model: ReferenceConfig, totalLength: num
   return { ...model.rope, scaling: { type: 'dynamic', factor: given || 1 } };
 }
 
-function decode(model: HookedModel, cache: HookedCache, first: Float64Array, start: number, sample: PipelineSample, rope: RopeConfig) {
+/** A whole-prompt attention baseline (attn-dca): where tokens enter and the attention that replaces softmax. */
+interface AttnBaseline {
+  position: (p: number) => number;
+  attend: StepOptions['attend'];
+}
+const plainAttention: AttnBaseline = { position: (p) => p, attend: undefined };
+
+function decode(model: HookedModel, cache: HookedCache, first: Float64Array, start: number, sample: PipelineSample, rope: RopeConfig,
+  attn: AttnBaseline = plainAttention) {
   const generated: number[] = [];
   let logits = first;
   for (let t = 0; t < sample.maxNew; t++) {
     const next = argmax(logits);
     generated.push(next);
     if (sample.stopIds?.includes(next) || t === sample.maxNew - 1) break;
-    logits = model.step([next], [start + t], cache, { tags: [{ chunk: -2, index: t }], rope })[0];
+    logits = model.step([next], [attn.position(start + t)], cache, { tags: [{ chunk: -2, index: t }], rope, attend: attn.attend })[0];
   }
-  return { generated, positions: generated.map((_, t) => start + t) };
+  return { generated, positions: generated.map((_, t) => attn.position(start + t)) };
 }
 
 /** NLL of `evaluate` run after the prompt on a copy of the cache (the cache itself stays for decoding). */
-function scoreEvaluated(model: HookedModel, cache: HookedCache, first: Float64Array, start: number, evaluate: number[], rope: RopeConfig): number[] {
+function scoreEvaluated(model: HookedModel, cache: HookedCache, first: Float64Array, start: number, evaluate: number[], rope: RopeConfig,
+  attn: AttnBaseline = plainAttention): number[] {
   if (evaluate.length === 0) return [];
   const copy: HookedCache = { expanded: cache.expanded, sets: cache.sets.map((sets) => sets.map((set) => [...set])) };
-  const logits = model.step(evaluate, evaluate.map((_, t) => start + t), copy, { tags: evaluate.map((_, t) => ({ chunk: -3, index: t })), rope });
+  const logits = model.step(evaluate, evaluate.map((_, t) => attn.position(start + t)), copy,
+    { tags: evaluate.map((_, t) => ({ chunk: -3, index: t })), rope, attend: attn.attend });
   return evaluate.map((tok, t) => -logSoftmaxAt(t === 0 ? first : logits[t - 1], tok));
 }
 
@@ -289,8 +300,15 @@ function unchunked(model: HookedModel, sample: PipelineSample, config: Config): 
   const cut = prompt.length !== sample.chunks[0]!.length + sample.question.length;
   const ts = traceSettings(config, cut ? [] : [0], [prompt.length], prompt.length - sample.question.length, prompt.length);
   const attention: TraceLayer[] = [];
-  const logits = model.step(prompt, prompt.map((_, i) => i), cache, {
-    tags: prompt.map((_, i) => ({ chunk: 0, index: i })), rope,
+  let attn = plainAttention;
+  if (config['dca.enabled']) {
+    // The engine's schema refuses this pair too: the trace would show plain attention, not DCA's.
+    if (ts) throw new Error('reference pipeline: trace.attention with dca.enabled is not modelled');
+    const z = dcaSizes(config['dca.chunkSize'] as number, config['dca.localWindow'] as number, window);
+    attn = { position: (p) => dcaPosition(p, z), attend: dcaAttend(z) };
+  }
+  const logits = model.step(prompt, prompt.map((_, i) => attn.position(i)), cache, {
+    tags: prompt.map((_, i) => ({ chunk: 0, index: i })), rope, attend: attn.attend,
     beforeAttention: (view) => {
       if (snap) windowQueries[view.layer] = Array.from({ length: c.numHeads }, (_, h) => view.queries.slice(-w).map((q) => Array.from(q[h])));
       if (ts) attention[view.layer] = traceLayer(view, cache, (h) => model.setOf(cache, h), ts, 'by-position');
@@ -311,8 +329,8 @@ function unchunked(model: HookedModel, sample: PipelineSample, config: Config): 
   }
   const finalCache = origins(cache);
   const finalLogits = logits[logits.length - 1];
-  const evaluateNll = scoreEvaluated(model, cache, finalLogits, prompt.length, sample.evaluate ?? [], rope);
-  const { generated, positions } = decode(model, cache, finalLogits, prompt.length, sample, rope);
+  const evaluateNll = scoreEvaluated(model, cache, finalLogits, prompt.length, sample.evaluate ?? [], rope, attn);
+  const { generated, positions } = decode(model, cache, finalLogits, prompt.length, sample, rope, attn);
   return {
     chunkScores: [], keptChunks: [0], kvKept: [], globalCache: finalCache, finalCache, questionStart: prompt.length - sample.question.length,
     questionPositions: sample.question.map((_, i) => prompt.length - sample.question.length + i), generatedPositions: positions, finalLogits, generated,

@@ -270,6 +270,7 @@ struct CpuBackend final : Backend {
   void calib_outliers(const CalibArgs& a) const override { cpu::calib_outliers(a); }
   // attention trace (pcomp attn)
   void fold_bins(const FoldBinsArgs& a) const override { cpu::fold_bins(a); }
+  void attention_parts(const AttentionPartsArgs& a) const override { cpu::attention_parts(a); }
 };
 
 }  // namespace

@@ -52,6 +52,8 @@ void topk(const double* scores, int rows, int n, const int* k, int32_t* out);
 void calib_outliers(const CalibArgs& a);
 // The attention trace's fold (fold_bins.cpp).
 void fold_bins(const FoldBinsArgs& a);
+// backend.h's attention_parts (attention_parts.cpp): double accumulation, one online softmax per row and head.
+void attention_parts(const AttentionPartsArgs& a);
 
 // bf16 <-> f32 (round to nearest even; NaN kept NaN).
 inline float bf16_to_f32(uint16_t h) {
