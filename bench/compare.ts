@@ -84,7 +84,14 @@ export function compareSection(o: CompareOptions, storiesDir: string | null): st
     for (const weights of ['bf16', 'f32'] as const)
       cases.push({ name: `${o.randomLabel ?? 'random'} ${weights}: generate 512 + 32`, job: { ...base, weights, mode: 'generate', modelDir: o.randomDir, length: 512, decodeTokens: 32 }, metrics: [prefill, decode] });
   const out: string[] = [head, ''];
-  out.push(`before: ${before.label} — ${before.path}`, '', `after: ${after.label} — ${after.path}`, '');
+  // Paths as the reader can place them: inside the checkout, or under the temp folder (no machine paths in RESULTS.md).
+  const shown = (p: string) => {
+    const inRepo = path.relative(repoRoot, p);
+    if (!inRepo.startsWith('..') && !path.isAbsolute(inRepo)) return inRepo;
+    const inTmp = path.relative(os.tmpdir(), p);
+    return !inTmp.startsWith('..') && !path.isAbsolute(inTmp) ? `os.tmpdir()/${inTmp}` : path.basename(p);
+  };
+  out.push(`before: ${before.label} — ${shown(before.path)}`, '', `after: ${after.label} — ${shown(after.path)}`, '');
   out.push(`Each trial runs every case with both addons in a fresh process each (order before, after; swapped on every other trial); medians of ${o.trials} trials. ${o.threads} threads. Load average at the start ${loadNow()}.`, '');
   const res = new Map<string, { before: ChildResult[]; after: ChildResult[] }>(cases.map((c) => [c.name, { before: [], after: [] }]));
   for (let t = 0; t < o.trials; t++)
