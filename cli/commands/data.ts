@@ -260,7 +260,9 @@ async function synth(taskName: string, opts: SynthOptions): Promise<void> {
   const result = synthesize({ task: taskName as never, length, n, seed, countTokens });
   const text = result.records.map((r) => JSON.stringify(r)).join('\n') + '\n';
   if (opts.out) {
-    const { writeFile } = await import('node:fs/promises');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { dirname } = await import('node:path');
+    await mkdir(dirname(opts.out), { recursive: true });  // --out runs/new/passkey.jsonl: the folder is made
     await writeFile(opts.out, text);
   } else {
     process.stdout.write(text);

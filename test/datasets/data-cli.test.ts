@@ -68,8 +68,8 @@ describe('pcomp data (CLI)', () => {
     expect(rows.find((x) => x.task === 'qasper')!.size).toBeNull();
   });
 
-  it('writes synthetic records', async () => {
-    const out = path.join(dir, 'pk.jsonl');
+  it('writes synthetic records (the --out folder is made when missing)', async () => {
+    const out = path.join(dir, 'synth-new', 'pk.jsonl');
     const r = await pcomp(['data', 'synth', 'passkey', '--len', '2k', '--n', '3', '--seed', '4', '--tokenizer', model, '--out', out]);
     expect(r.code).toBe(0);
     const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
