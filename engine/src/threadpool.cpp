@@ -1,6 +1,5 @@
 #include "threadpool.h"
 
-#include <memory>
 
 namespace pcomp {
 
